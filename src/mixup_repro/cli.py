@@ -1,0 +1,99 @@
+"""The ``mixup-repro`` command: list, run, reproduce, summary.
+
+Refused parameters and missing files print one line to stderr and exit 2; a failing notebook exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from . import config, pipeline
+from .config import ConfigError
+from .results import ResultsDirError
+
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _parse_value(raw: str) -> Any:
+    """Parse a ``-p`` value as YAML (like ``papermill -y``), also reading ``1e-3`` as a float."""
+    value = yaml.safe_load(raw)
+    # YAML 1.1 reads exponent floats without a dot ("1e-3") as strings.
+    return float(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mixup-repro", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="list notebooks and profiles")
+    ls.add_argument("-v", "--verbose", action="store_true", help="also list every parameter with its range")
+    run = sub.add_parser("run", help="execute one notebook with papermill")
+    run.add_argument("name", help="notebook name (see `mixup-repro list`)")
+    run.add_argument("--profile", default="cpu", help="parameter profile: smoke, cpu (default) or paper")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                     help="override one parameter; VALUE is read as YAML (e.g. -p alpha_grid '[0.5, 1]')")
+    run.add_argument("--output", type=Path, help="executed notebook path (default: book/notebooks for the "
+                     "plain cpu run, runs/<profile>/ otherwise)")
+    run.add_argument("--no-progress", action="store_true", help="hide the cell progress bar")
+    rep = sub.add_parser("reproduce", help="run every notebook, build the book, summarise the claims")
+    rep.add_argument("--profile", default="cpu", help="parameter profile (the book is built for cpu only)")
+    rep.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
+    summ = sub.add_parser("summary", help="print the claims recorded in the saved results")
+    summ.add_argument("--profile", default="cpu", help="parameter profile whose results to read")
+    return p
+
+
+def _list(verbose: bool) -> None:
+    print("notebooks:")
+    for name, path in pipeline.NOTEBOOKS.items():
+        print(f"  {name:<20} {path}")
+        if verbose:
+            for row in config.get_schema(name).describe():
+                print(f"      {row['name']:<12} {row['type']:<15} default {row['default']:<10} "
+                      f"{row['range']:<22} {row['help']}")
+    print("profiles: " + ", ".join(config.PROFILES) + f"  ({pipeline.PARAMS_DIR}/<profile>.yml)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            _list(args.verbose)
+            return 0
+        root = pipeline.find_root()
+        if args.command == "run":
+            overrides = {key: _parse_value(value) for key, value in args.parameter}
+            out = pipeline.run_notebook(args.name, args.profile, overrides, root=root, output=args.output,
+                                        progress=not args.no_progress)
+            print(f"executed notebook: {out}")
+        elif args.command == "reproduce":
+            pipeline.reproduce(args.profile, root, build_book=not args.no_book)
+        elif args.command == "summary":
+            lines, counts = pipeline.claims_summary(args.profile, root=root)
+            print("\n".join(lines) or "no claims recorded")
+            print(", ".join(f"{k} {v}" for k, v in counts.items() if v))
+        return 0
+    except (ConfigError, FileNotFoundError, ResultsDirError) as err:
+        print(f"mixup-repro: error: {err}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # the book build failed
+        print(f"mixup-repro: error: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:
+        from papermill.exceptions import PapermillExecutionError
+
+        if not isinstance(err, PapermillExecutionError):
+            raise
+        print(f"mixup-repro: error: notebook failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
+              f"(the executed copy holds the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

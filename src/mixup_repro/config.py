@@ -1,0 +1,314 @@
+"""Strict parameter schemas for the notebooks: one frozen dataclass per notebook.
+
+A papermill parameter travels: ``-p name value`` or a profile file (``notebooks/params/<profile>.yml``)
+-> ``Schema.from_mapping`` (refuses unknown names, wrong types, out-of-range values) -> a frozen
+config object whose ``config_hash()`` names the saved result. Papermill itself only warns about an
+unknown parameter; ``from_namespace`` is called in the notebook right after the injected cell so that
+the run fails instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import yaml
+
+from .results import config_hash as _hash
+
+__all__ = [
+    "ConfigError",
+    "NotebookConfig",
+    "param",
+    "register",
+    "REGISTRY",
+    "PROFILES",
+    "get_schema",
+    "from_namespace",
+    "load_profile",
+    "Lemma31Config",
+]
+
+PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
+"""Named parameter profiles: seconds (smoke), the reference CPU run (cpu), GPU scale (paper)."""
+
+_SCALARS = (int, float, str, bool)
+# IPython puts these into the user namespace; they are never parameters.
+_IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
+# Papermill only injects literals, so other values (modules, functions, figures, results) are skipped.
+_LITERAL_TYPES = (int, float, str, bool, list, tuple, dict, type(None))
+
+
+class ConfigError(ValueError):
+    """A parameter, profile or notebook name was refused; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """Constraints on one field (set by ``param``)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple | None = None
+    help: str = ""
+
+    def range_text(self) -> str:
+        """The allowed range in interval notation, e.g. ``(0, 64]`` or ``[0, inf)``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.low is None and self.high is None:
+            return "any value"
+        left = "(" if self.low_open or self.low is None else "["
+        right = ")" if self.high_open or self.high is None else "]"
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        return f"{left}{low}, {high}{right}"
+
+    def contains(self, value: float) -> bool:
+        """True when ``value`` lies in the range (NaN never does)."""
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return True
+
+
+def param(
+    default: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    choices: tuple | list | None = None,
+    help: str = "",
+) -> Any:
+    """Declare a schema field with its default, allowed range and a ``help`` (meaning, unit, typical range).
+
+    For ``tuple[...]`` fields the range applies to every element and the tuple must be non-empty.
+    """
+    spec = _Spec(low, high, low_open, high_open, None if choices is None else tuple(choices), help)
+    return dataclasses.field(default=default, metadata={"spec": spec})
+
+
+def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is tuple:
+        return f"list of {typing.get_args(tp)[0].__name__}"
+    return tp.__name__
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+@dataclass(frozen=True)
+class NotebookConfig:
+    """Base of all notebook schemas: validation on construction, ``to_dict`` and ``config_hash``."""
+
+    NAME: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, self._coerce(f.name, getattr(self, f.name), "arguments"))
+
+    # -- validation -------------------------------------------------------------------------------
+    @classmethod
+    def _field_types(cls) -> dict[str, Any]:
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def _coerce(cls, name: str, value: Any, source: str) -> Any:
+        """Check ``value`` for field ``name`` and return it converted (int -> float, list -> tuple)."""
+        tp = cls._field_types()[name]
+        spec: _Spec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata["spec"]
+        where = f"parameter '{name}' of notebook '{cls.NAME}'"
+        fix = f"; fix it in {source} ({spec.help})" if spec.help else f"; fix it in {source}"
+        if typing.get_origin(tp) is tuple:
+            if not isinstance(value, (list, tuple)):
+                raise ConfigError(f"{where} must be a {_type_name(tp)}, got {_describe(value)}{fix}")
+            if len(value) == 0:
+                raise ConfigError(f"{where} must be a non-empty {_type_name(tp)}, got an empty list{fix}")
+            elem = typing.get_args(tp)[0]
+            return tuple(cls._coerce_scalar(f"{where} element [{i}]", elem, spec, v, fix)
+                         for i, v in enumerate(value))
+        return cls._coerce_scalar(where, tp, spec, value, fix)
+
+    @staticmethod
+    def _coerce_scalar(where: str, tp: type, spec: _Spec, value: Any, fix: str) -> Any:
+        if tp is bool:
+            ok = isinstance(value, bool)
+        elif tp is int:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        elif tp is float:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, tp)
+        if not ok:
+            article = "an" if tp.__name__[0] in "aeiou" else "a"
+            raise ConfigError(f"{where} must be {article} {tp.__name__}, got {_describe(value)}{fix}")
+        value = tp(value)
+        if spec.choices is not None:
+            if value not in spec.choices:
+                raise ConfigError(f"{where} must be {spec.range_text()}, got {value!r}{fix}")
+        elif tp in (int, float) and not spec.contains(value):
+            raise ConfigError(f"{where} must be in {spec.range_text()}, got {value!r}{fix}")
+        return value
+
+    # -- construction -----------------------------------------------------------------------------
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The parameter names, in declaration order."""
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], *, source: str = "parameters") -> "NotebookConfig":
+        """Build a validated config; missing names take their default, unknown names are refused.
+
+        ``source`` names where the values came from (a file, ``-p`` overrides) for the error message.
+        """
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"parameters for notebook '{cls.NAME}' in {source} must be a mapping of "
+                              f"name -> value, got {type(mapping).__name__}")
+        known = cls.field_names()
+        for key in mapping:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ConfigError(f"unknown parameter '{key}' for notebook '{cls.NAME}'{hint}; known "
+                                  f"parameters: {', '.join(known)}; fix the name in {source}")
+        return cls(**{k: cls._coerce(k, v, source) for k, v in mapping.items()})
+
+    def with_overrides(self, overrides: Mapping[str, Any] | None, *, source: str = "overrides") -> "NotebookConfig":
+        """A copy with some parameters replaced, validated like ``from_mapping``."""
+        if not overrides:
+            return self
+        type(self).from_mapping(overrides, source=source)  # blame the overrides, not the base values
+        return type(self).from_mapping({**self.to_dict(), **overrides}, source=source)
+
+    # -- export -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (tuples become lists), in declaration order."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))}
+
+    def config_hash(self) -> str:
+        """12 hex characters of the sha256 of the canonical JSON of ``NAME`` and the fields."""
+        return _hash(self.to_dict(), name=self.NAME)
+
+    @classmethod
+    def describe(cls) -> list[dict[str, str]]:
+        """One row per parameter: name, type, default, allowed range, help (for ``mixup-repro list -v``)."""
+        types_ = cls._field_types()
+        return [{"name": f.name, "type": _type_name(types_[f.name]), "default": repr(f.default),
+                 "range": f.metadata["spec"].range_text(), "help": f.metadata["spec"].help}
+                for f in dataclasses.fields(cls)]
+
+
+REGISTRY: dict[str, type[NotebookConfig]] = {}
+
+
+def register(cls: type[NotebookConfig]) -> type[NotebookConfig]:
+    """Class decorator: check the schema (types, specs, defaults) and add it to ``REGISTRY``."""
+    if not cls.NAME or cls.NAME in REGISTRY:
+        raise TypeError(f"{cls.__name__} needs a unique NAME, got {cls.NAME!r}")
+    for f in dataclasses.fields(cls):
+        tp = cls._field_types()[f.name]
+        ok = tp in _SCALARS or (typing.get_origin(tp) is tuple and len(typing.get_args(tp)) == 2
+                                and typing.get_args(tp)[1] is Ellipsis and typing.get_args(tp)[0] in _SCALARS)
+        if not ok or "spec" not in f.metadata:
+            raise TypeError(f"{cls.__name__}.{f.name}: declare it with param() and one of int, float, str, "
+                            f"bool, tuple[int, ...], tuple[float, ...]")
+    cls()  # the defaults must pass their own checks
+    REGISTRY[cls.NAME] = cls
+    return cls
+
+
+def get_schema(name: str) -> type[NotebookConfig]:
+    """The schema class of notebook ``name``."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown notebook '{name}'; known notebooks: {', '.join(REGISTRY)}") from None
+
+
+def from_namespace(name: str, namespace: Mapping[str, Any]) -> NotebookConfig:
+    """Validate the parameters a notebook holds in its globals (call it right after the parameters cells).
+
+    Skips private names, IPython's own names and non-literal values (modules, functions, objects), so a
+    stray ``papermill -p bogus 1`` is refused. Re-running the notebook in a live kernel can trip over
+    later literal globals: restart the kernel first.
+    """
+    params = {k: v for k, v in namespace.items()
+              if not k.startswith("_") and k not in _IPYTHON_NAMES
+              and not isinstance(v, types.ModuleType) and isinstance(v, _LITERAL_TYPES)}
+    return get_schema(name).from_mapping(params, source="the notebook's parameters (papermill -p / -f)")
+
+
+def load_profile(profile: str, name: str, params_dir: str | Path = Path("notebooks/params")) -> NotebookConfig:
+    """The validated config of notebook ``name`` in ``<params_dir>/<profile>.yml``.
+
+    A profile lists every parameter of every notebook explicitly, so a missing name is refused too.
+    """
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile '{profile}'; known profiles: {', '.join(PROFILES)}")
+    schema = get_schema(name)
+    path = Path(params_dir) / f"{profile}.yml"
+    if not path.is_file():
+        raise ConfigError(f"profile file {path} not found; run from the repository root or pass its "
+                          f"notebooks/params directory")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict) or name not in data:
+        raise ConfigError(f"profile '{profile}' ({path}) has no entry for notebook '{name}'; add a "
+                          f"'{name}:' section listing its parameters: {', '.join(schema.field_names())}")
+    entry = data[name] or {}
+    missing = [k for k in schema.field_names() if isinstance(entry, dict) and k not in entry]
+    cfg = schema.from_mapping(entry, source=str(path))
+    if missing:
+        raise ConfigError(f"profile '{profile}' ({path}) lacks parameters {', '.join(missing)} for notebook "
+                          f"'{name}'; profiles list every parameter explicitly, so add them")
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------
+# Schemas, one per notebook. Defaults are the cpu reference run (notebooks/params/cpu.yml).
+# ---------------------------------------------------------------------------------------------------
+
+
+@register
+@dataclass(frozen=True)
+class Lemma31Config(NotebookConfig):
+    """Lemma 3.1 / Figure 2: exact mixup loss vs its second-order expansion on two moons."""
+
+    NAME: ClassVar[str] = "lemma31_fig2"
+
+    n_samples: int = param(128, low=8, high=20000, help="two-moons training points, typically 100-2000")
+    noise: float = param(0.1, low=0, high=1, help="std of the Gaussian noise added to two moons, typically 0.05-0.3")
+    data_seed: int = param(0, low=0, help="seed of the two-moons sample")
+    seed: int = param(0, low=0, help="seed of model initialisation and mixing")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
+    hidden: int = param(32, low=1, high=4096, help="MLP hidden width in units, typically 8-256")
+    epochs: int = param(300, low=1, high=100000, help="training epochs, typically 100-2000")
+    lr: float = param(0.5, low=0, high=100, low_open=True, help="learning rate, typically 0.05-1")
+    eval_every: int = param(15, low=1, high=100000, help="epochs between evaluations, typically 5-50")
+    quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact lam integral, typically 16-64")
+    alpha_grid: tuple[float, ...] = param((0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0), low=0, high=64, low_open=True,
+                                          help="alpha = beta values at which the trained models' remainder is measured, each in (0, 64]")
+    scale_grid: tuple[float, ...] = param((0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), low=0, low_open=True,
+                                          help="factors multiplying the trained models' logits for the remainder sweep, each > 0, typically 0.25-16")
+    dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of all computations")

@@ -1,0 +1,203 @@
+"""Mixup's mixing distribution, its tilted form, pairing and the mixup loss.
+
+Notation follows the paper (Zhang et al., ICLR 2021, Section 2): a mixed example is
+``x~ = lam * x_i + (1 - lam) * x_j`` and ``y~ = lam * y_i + (1 - lam) * y_j`` with
+``lam ~ Beta(alpha, beta)``. ``alpha = 0`` means plain ERM (``lam = 1``).
+
+The tilted distribution of Lemma 3.1 is the two-component mixture
+``D~_lam = alpha/(alpha+beta) Beta(alpha+1, beta) + beta/(alpha+beta) Beta(beta+1, alpha)``;
+with unmixed labels and a partner drawn from the data, it gives exactly the mixup loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import special
+
+__all__ = [
+    "check_beta_params",
+    "is_erm",
+    "lambda_moments",
+    "beta_quadrature",
+    "tilted_quadrature",
+    "sample_lambda",
+    "sample_tilted_lambda",
+    "pair_permutation",
+    "mix_batch",
+    "mixup_glm_loss",
+    "mixup_cross_entropy",
+    "soft_cross_entropy",
+    "one_hot",
+]
+
+
+def check_beta_params(alpha: float, beta: float) -> None:
+    """Refuse Beta parameters that define no mixing distribution.
+
+    ``alpha = 0`` is allowed and means ERM (then ``beta`` is ignored but must be >= 0).
+    """
+    for name, value in (("alpha", alpha), ("beta", beta)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0 (alpha = 0 means ERM), got {value}")
+    if alpha > 0 and beta == 0:
+        raise ValueError("beta must be > 0 when alpha > 0 (use alpha = 0 for ERM)")
+
+
+def is_erm(alpha: float) -> bool:
+    """True when the mixing distribution is the point mass at lam = 1 (plain ERM)."""
+    return alpha == 0
+
+
+def lambda_moments(alpha: float, beta: float) -> tuple[float, float]:
+    """Return ``(E[1 - lam], E[(1 - lam)^2])`` for ``lam ~ D~_lam`` (Lemma 3.1's constants).
+
+    Closed forms (derived from the mixture definition, checked against quadrature in the tests):
+    ``E[1 - lam] = 2 alpha beta / ((alpha + beta)(alpha + beta + 1))`` and
+    ``E[(1 - lam)^2] = alpha beta / ((alpha + beta)(alpha + beta + 1))``. Both are 0 for ERM.
+    """
+    check_beta_params(alpha, beta)
+    if is_erm(alpha):
+        return 0.0, 0.0
+    a, b = float(alpha), float(beta)
+    second = a * b / ((a + b) * (a + b + 1.0))
+    return 2.0 * second, second
+
+
+def beta_quadrature(alpha: float, beta: float, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Jacobi nodes and weights for expectations over ``lam ~ Beta(alpha, beta)``.
+
+    The Beta density (including its endpoint singularities when alpha or beta < 1) is the
+    quadrature weight, so ``sum(w * g(nodes))`` is exact for polynomials ``g`` of degree
+    ``< 2 * order`` and converges fast for smooth ``g``. Weights sum to 1.
+    """
+    check_beta_params(alpha, beta)
+    if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+        raise ValueError(f"quadrature order must be a positive integer, got {order!r}")
+    if is_erm(alpha):
+        return np.ones(1), np.ones(1)
+    # Jacobi weight (1 - x)^a (1 + x)^b on [-1, 1]; lam = (1 + x) / 2 maps it to
+    # lam^(alpha - 1) (1 - lam)^(beta - 1) with a = beta - 1 and b = alpha - 1.
+    x, w = special.roots_jacobi(order, beta - 1.0, alpha - 1.0)
+    return (1.0 + x) / 2.0, w / w.sum()
+
+
+def tilted_quadrature(alpha: float, beta: float, order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for expectations over ``lam ~ D~_lam`` (the two-component mixture)."""
+    check_beta_params(alpha, beta)
+    if is_erm(alpha):
+        return np.ones(1), np.ones(1)
+    a, b = float(alpha), float(beta)
+    x1, w1 = beta_quadrature(a + 1.0, b, order)
+    x2, w2 = beta_quadrature(b + 1.0, a, order)
+    return np.concatenate([x1, x2]), np.concatenate([w1 * a / (a + b), w2 * b / (a + b)])
+
+
+def _as_generator(generator: np.random.Generator | int | None) -> np.random.Generator:
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if generator is None:
+        raise ValueError("pass an explicit numpy Generator (or an integer seed) for reproducible sampling")
+    return np.random.default_rng(generator)
+
+
+def sample_lambda(
+    alpha: float, beta: float, size: int | tuple[int, ...], generator: np.random.Generator | int
+) -> np.ndarray:
+    """Draw ``lam ~ Beta(alpha, beta)`` (all ones for ERM) from an explicit generator."""
+    check_beta_params(alpha, beta)
+    rng = _as_generator(generator)
+    if is_erm(alpha):
+        return np.ones(size)
+    return rng.beta(alpha, beta, size=size)
+
+
+def sample_tilted_lambda(
+    alpha: float, beta: float, size: int | tuple[int, ...], generator: np.random.Generator | int
+) -> np.ndarray:
+    """Draw ``lam ~ D~_lam = alpha/(alpha+beta) Beta(alpha+1, beta) + beta/(alpha+beta) Beta(beta+1, alpha)``."""
+    check_beta_params(alpha, beta)
+    rng = _as_generator(generator)
+    if is_erm(alpha):
+        return np.ones(size)
+    first = rng.random(size) < alpha / (alpha + beta)
+    return np.where(first, rng.beta(alpha + 1.0, beta, size=size), rng.beta(beta + 1.0, alpha, size=size))
+
+
+def pair_permutation(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A random partner index for each of ``n`` examples (``perm``), drawn from ``generator``."""
+    if not isinstance(generator, torch.Generator):
+        raise TypeError("pair_permutation needs an explicit torch.Generator")
+    return torch.randperm(n, generator=generator)
+
+
+@dataclass(frozen=True)
+class MixedBatch:
+    """A mixed batch: inputs ``x``, the two label sets and the mixing weights (shape (n,))."""
+
+    x: torch.Tensor
+    y_a: torch.Tensor
+    y_b: torch.Tensor
+    lam: torch.Tensor
+
+
+def mix_batch(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor, perm: torch.Tensor) -> MixedBatch:
+    """Mix ``x`` with ``x[perm]``: ``x~ = lam x_a + (1 - lam) x_b``.
+
+    ``lam`` is a scalar (one lam per batch, as in the reference mixup code) or a tensor of
+    shape (n,) (one lam per example). Labels are returned unmixed as ``y_a = y`` and
+    ``y_b = y[perm]``; the losses below combine them.
+    """
+    n = x.shape[0]
+    if perm.shape != (n,):
+        raise ValueError(f"perm must have shape ({n},), got {tuple(perm.shape)}")
+    lam_t = torch.as_tensor(lam, dtype=x.dtype, device=x.device)
+    if lam_t.ndim == 0:
+        lam_t = lam_t.expand(n)
+    if lam_t.shape != (n,):
+        raise ValueError(f"lam must be a scalar or have shape ({n},), got {tuple(lam_t.shape)}")
+    if torch.any((lam_t < 0) | (lam_t > 1)):
+        raise ValueError("lam must lie in [0, 1]")
+    shape = (n,) + (1,) * (x.ndim - 1)
+    w = lam_t.reshape(shape)
+    return MixedBatch(x=w * x + (1 - w) * x[perm], y_a=y, y_b=y[perm], lam=lam_t)
+
+
+def mixup_glm_loss(f: torch.Tensor, batch: MixedBatch, loss: str = "logistic") -> torch.Tensor:
+    """Mean GLM loss ``h(f) - y~ f`` at the mixed inputs with mixed labels (Eq. (1) of the paper).
+
+    ``f`` holds the model outputs at ``batch.x`` (shape (n,)). Because the loss is affine in
+    ``y``, this equals ``lam * l(f, y_a) + (1 - lam) * l(f, y_b)``.
+    """
+    from .losses import glm_loss
+
+    y_mix = batch.lam * batch.y_a.to(f.dtype) + (1 - batch.lam) * batch.y_b.to(f.dtype)
+    return glm_loss(loss, f.reshape(-1), y_mix).mean()
+
+
+def one_hot(y: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Integer class labels (n,) to one-hot rows (n, num_classes)."""
+    return torch.nn.functional.one_hot(y.long(), num_classes).to(dtype)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy against soft targets (rows summing to 1)."""
+    return -(targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+def mixup_cross_entropy(logits: torch.Tensor, batch: MixedBatch) -> torch.Tensor:
+    """Mixup cross-entropy in the two-term form ``lam CE(y_a) + (1 - lam) CE(y_b)``, averaged.
+
+    Equal in value and gradient to :func:`soft_cross_entropy` with targets
+    ``lam onehot(y_a) + (1 - lam) onehot(y_b)`` (tested).
+    """
+    ce = torch.nn.functional.cross_entropy
+    lam = batch.lam.to(logits.dtype)
+    per_a = ce(logits, batch.y_a.long(), reduction="none")
+    per_b = ce(logits, batch.y_b.long(), reduction="none")
+    return (lam * per_a + (1 - lam) * per_b).mean()

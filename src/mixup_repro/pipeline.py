@@ -1,0 +1,194 @@
+"""Run the notebooks with papermill and rebuild the book: the ``mixup-repro run`` / ``reproduce`` engine.
+
+Parameters are validated against the notebook's schema before a kernel starts. The cpu profile's
+executed notebooks go to ``book/notebooks/`` (the book renders them); other profiles and runs with
+overrides go to ``runs/<profile>/`` so they never replace the reference run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+from . import config
+from .config import ConfigError
+from .results import ENV_VAR, CorruptResultError, load_result, results_dir, write_json_atomic
+
+__all__ = ["NOTEBOOKS", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
+           "reproduce", "jupyter_book_build"]
+
+NOTEBOOKS: dict[str, Path] = {
+    "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
+}
+"""Registered notebooks in reproduction order: name -> source path relative to the repository root."""
+
+PARAMS_DIR = Path("notebooks/params")
+
+
+def find_root(start: str | Path | None = None) -> Path:
+    """The repository root: the first directory at or above ``start`` (default cwd) holding notebooks/params."""
+    start = Path(start or Path.cwd()).resolve()
+    for d in (start, *start.parents):
+        if (d / PARAMS_DIR).is_dir():
+            return d
+    raise FileNotFoundError(f"no mixup-repro checkout at or above {start} (looked for {PARAMS_DIR}/); "
+                            f"run this command inside the repository")
+
+
+@contextlib.contextmanager
+def _chdir(path: Path) -> Iterator[None]:
+    # papermill records input/output paths in the notebook: run from the root so they are relative.
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _check_name(name: str) -> None:
+    if name not in NOTEBOOKS:
+        raise ConfigError(f"unknown notebook '{name}'; known notebooks: {', '.join(NOTEBOOKS)}")
+
+
+def _use_root_results(root: Path) -> None:
+    """Point ``MIXUP_REPRO_RESULTS`` at ``<root>/results`` unless the user set it."""
+    os.environ.setdefault(ENV_VAR, str(Path(root).resolve() / "results"))
+
+
+def resolve_config(name: str, profile: str = "cpu", overrides: Mapping[str, Any] | None = None,
+                   *, root: str | Path = Path(".")) -> config.NotebookConfig:
+    """The validated config of notebook ``name``: the profile's values with ``overrides`` applied."""
+    _check_name(name)
+    cfg = config.load_profile(profile, name, Path(root) / PARAMS_DIR)
+    return cfg.with_overrides(overrides, source="the overrides (-p KEY VALUE)")
+
+
+def default_output(name: str, profile: str, cfg: config.NotebookConfig, overridden: bool) -> Path:
+    """Where an executed notebook goes, relative to the root (only the plain cpu run feeds the book)."""
+    if profile == "cpu" and not overridden:
+        return Path("book/notebooks") / f"{name}.ipynb"
+    stem = f"{name}-{cfg.config_hash()}" if overridden else name
+    return Path("runs") / profile / f"{stem}.ipynb"
+
+
+def _check_notebook_parameters(name: str, source: Path, schema: type[config.NotebookConfig]) -> None:
+    import papermill
+
+    in_notebook = set(papermill.inspect_notebook(str(source)))
+    in_schema = set(schema.field_names())
+    if in_notebook != in_schema:
+        raise ConfigError(
+            f"notebook {source} and schema '{name}' ({schema.__name__}) disagree: only in the notebook: "
+            f"{sorted(in_notebook - in_schema) or 'none'}; only in the schema: {sorted(in_schema - in_notebook) or 'none'}; "
+            f"make the notebook's parameters cell list exactly the schema's fields")
+
+
+def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] | None = None, *,
+                 root: str | Path = Path("."), output: str | Path | None = None, progress: bool = True) -> Path:
+    """Execute notebook ``name`` with papermill and return the executed copy's path.
+
+    Args:
+        name: a key of ``NOTEBOOKS``.
+        profile: ``smoke``, ``cpu`` or ``paper`` (``notebooks/params/<profile>.yml``).
+        overrides: parameter values replacing the profile's (validated the same way).
+        root: the repository root.
+        output: the executed notebook's path (default: see ``default_output``).
+        progress: show papermill's cell progress bar.
+    """
+    root = Path(root).resolve()
+    cfg = resolve_config(name, profile, overrides, root=root)  # fail fast: no kernel yet
+    source = NOTEBOOKS[name]
+    if not (root / source).is_file():
+        raise FileNotFoundError(f"notebook {root / source} not found; is {root} the repository root?")
+    with _chdir(root):
+        _check_notebook_parameters(name, source, type(cfg))
+    out = Path(os.path.relpath(Path(output).resolve(), root)) if output else default_output(
+        name, profile, cfg, bool(overrides))
+    _use_root_results(root)
+    import papermill
+
+    (root / out).parent.mkdir(parents=True, exist_ok=True)
+    with _chdir(root):
+        papermill.execute_notebook(str(source), str(out), parameters=cfg.to_dict(), kernel_name="python3",
+                                   cwd=str(out.parent), progress_bar=progress)
+    return root / out
+
+
+def jupyter_book_build(root: str | Path = Path(".")) -> None:
+    """``jupyter-book build <root> -W -n --keep-going``; raises ``RuntimeError`` if it fails."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"),
+           "build", str(root), "-W", "-n", "--keep-going"]
+    if subprocess.run(cmd).returncode != 0:
+        raise RuntimeError(f"the book build failed ({' '.join(cmd[1:])}); its warnings are printed above")
+
+
+def claims_summary(profile: str = "cpu", *, root: str | Path = Path(".")) -> tuple[list[str], dict[str, int]]:
+    """One line per claim of every notebook's saved result for ``profile``, and the count per verdict.
+
+    The result of a notebook is ``results_dir()/<name>/<config_hash>`` for the profile's config.
+    """
+    _use_root_results(Path(root))
+    lines, counts = [], {"PASS": 0, "FAIL": 0, "INFO": 0, "MISSING": 0}
+    for name in NOTEBOOKS:
+        cfg = resolve_config(name, profile, root=root)
+        path = results_dir() / name / cfg.config_hash()
+        try:
+            claims = load_result(path).metrics.get("claims", [])
+        except (FileNotFoundError, CorruptResultError) as err:
+            lines.append(f"[MISSING] {name}: {err}")
+            counts["MISSING"] += 1
+            continue
+        for c in claims:
+            detail = f" ({c['detail']})" if c.get("detail") else ""
+            lines.append(f"[{c['verdict']}] {c['id']}  {c['claim']}{detail}")
+            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    return lines, counts
+
+
+def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bool = True,
+              progress: bool = True) -> dict:
+    """Run every registered notebook, build the book (cpu profile only), print timings and the claims.
+
+    The timing table is written to ``results_dir()/reproduce_summary.json``. Returns that table.
+    """
+    root = Path(root).resolve()
+    _use_root_results(root)
+    for name in NOTEBOOKS:  # validate every profile entry before the first (slow) run
+        resolve_config(name, profile, root=root)
+    t_start, runs = time.perf_counter(), []
+    for name in NOTEBOOKS:
+        t0 = time.perf_counter()
+        out = run_notebook(name, profile, root=root, progress=progress)
+        runs.append({"notebook": name, "output": os.path.relpath(out, root),
+                     "config_hash": resolve_config(name, profile, root=root).config_hash(),
+                     "wall_time_s": round(time.perf_counter() - t0, 1)})
+    book_s = None
+    if build_book and profile == "cpu":
+        t0 = time.perf_counter()
+        jupyter_book_build(root)
+        book_s = round(time.perf_counter() - t0, 1)
+    elif build_book:
+        print(f"book not built: it renders the cpu reference run, not profile '{profile}'")
+    lines, counts = claims_summary(profile, root=root)
+    summary = {"profile": profile, "notebooks": runs, "book_build_s": book_s,
+               "total_s": round(time.perf_counter() - t_start, 1), "claims": counts}
+    write_json_atomic(results_dir() / "reproduce_summary.json", summary)
+
+    print(f"\n== mixup-repro reproduce --profile {profile} ==")
+    for r in runs:
+        print(f"  {r['notebook']:<24} {r['wall_time_s']:>8.1f} s  -> {r['output']}")
+    if book_s is not None:
+        print(f"  {'book build':<24} {book_s:>8.1f} s  -> {root / '_build/html/index.html'}")
+    print(f"  {'total':<24} {summary['total_s']:>8.1f} s")
+    print("claims:")
+    print("\n".join(f"  {line}" for line in lines) or "  (none recorded)")
+    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    return summary

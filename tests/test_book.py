@@ -1,0 +1,166 @@
+"""The Jupyter Book builds with warnings as errors and renders offline in a real browser.
+
+One build per session (module-scoped fixture) into a temporary folder, so the repository's own
+``_build`` is never touched. The browser checks use headless Chromium: MathJax must typeset from the
+local copy (``sphinx-mathjax-offline``), the notebook page must show its figures, and the numbers glued
+from the notebook must appear in the theory page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+THEORY_PAGE = Path("book/theory/lemma31.html")
+NOTEBOOK_PAGE = Path("book/notebooks/lemma31_fig2.html")
+NOTEBOOK_FIGURES = ("fig-lemma31-training", "fig-lemma31-remainder")
+GLUE_KEYS = ("identity_gap", "r3_max_abs_relu", "r3_tanh_final", "remainder_rel_final_logistic", "verdict_identity")
+BUILD_TIMEOUT_S = 900
+BROWSER_TIMEOUT_S = 120
+# Flags measured to work offline and in containers (see shared/ENVIRONMENT.md); the user-data-dir is
+# added per call so no profile state leaks between pages.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=5000",
+)
+
+
+def _missing(what: str, how: str) -> None:
+    """Fail in CI (a missing tool there is a broken setup), skip on a developer machine."""
+    message = f"{what} not found; {how}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _jupyter_book() -> Path:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if not exe.exists():
+        _missing("jupyter-book", "install the book extra: pip install -e '.[book]'")
+    return exe
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    _missing("chromium", "install it with `apt-get install chromium` to run the browser checks")
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="module")
+def html_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the book once into a temporary folder and return its ``_build/html``."""
+    out = tmp_path_factory.mktemp("book")
+    cmd = [str(_jupyter_book()), "build", str(REPO), "--path-output", str(out), "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, cwd=REPO)
+    assert proc.returncode == 0, (
+        f"book build failed (exit {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    )
+    html = out / "_build" / "html"
+    assert (html / "index.html").exists()
+    return html
+
+
+def _rendered_dom(page: Path) -> str:
+    """The page's DOM after scripts ran in headless Chromium (MathJax typesetting included)."""
+    browser = _chromium()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        proc = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+            capture_output=True,
+            text=True,
+            timeout=BROWSER_TIMEOUT_S,
+        )
+    # Chromium prints harmless dbus errors on stderr; only the exit code and the DOM matter.
+    assert proc.returncode == 0, f"chromium failed on {page}: {proc.stderr[-2000:]}"
+    assert "</html>" in proc.stdout, f"chromium returned no DOM for {page}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def theory_dom(html_dir: Path) -> str:
+    return _rendered_dom(html_dir / THEORY_PAGE)
+
+
+@pytest.fixture(scope="module")
+def notebook_dom(html_dir: Path) -> str:
+    return _rendered_dom(html_dir / NOTEBOOK_PAGE)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def test_book_pages_exist(html_dir: Path) -> None:
+    for page in (THEORY_PAGE, NOTEBOOK_PAGE, Path("book/intro.html"), Path("book/references.html")):
+        assert (html_dir / page).exists(), f"missing page {page}"
+
+
+def test_no_page_loads_remote_scripts(html_dir: Path) -> None:
+    """Offline reading: no script or stylesheet comes from the network (MathJax included)."""
+    remote = re.compile(r'<(?:script|link)\b[^>]*\b(?:src|href)="(?:https?:)?//', re.IGNORECASE)
+    offenders = [p.relative_to(html_dir) for p in html_dir.rglob("*.html") if remote.search(p.read_text("utf-8"))]
+    assert not offenders, f"pages loading remote scripts or styles: {offenders}"
+
+
+def test_theory_math_renders_offline(theory_dom: str) -> None:
+    """MathJax typeset the page from the local copy: without it the page shows raw TeX."""
+    assert theory_dom.count("<mjx-container") > 0, "no typeset math on the theory page (MathJax did not run offline)"
+
+
+def test_theory_has_proof_directives(theory_dom: str) -> None:
+    """sphinx-proof rendered the definition, the lemma and its proof (classes as sphinx-proof 0.4 writes them)."""
+    for classes in ("proof definition admonition", "proof lemma admonition", "proof admonition"):
+        assert f'class="{classes}"' in theory_dom, f"no rendered block with class {classes!r}"
+
+
+def test_notebook_page_shows_figures(html_dir: Path, notebook_dom: str) -> None:
+    page = html_dir / NOTEBOOK_PAGE
+    srcs = re.findall(r'<img\b[^>]*\bsrc="([^"]+)"', notebook_dom)
+    local = [unquote(urlparse(src).path) if src.startswith("file:") else src for src in srcs]
+    figures = [Path(src) if src.startswith("/") else (page.parent / src).resolve() for src in local]
+    figures = [f for f in figures if "_images" in f.parts]
+    assert len(figures) >= len(NOTEBOOK_FIGURES), f"expected >= {len(NOTEBOOK_FIGURES)} figures, found {srcs}"
+    missing = [str(f) for f in figures if not f.is_file()]
+    assert not missing, f"figure files missing from the build: {missing}"
+    for name in NOTEBOOK_FIGURES:
+        assert f'id="{name}"' in notebook_dom, f"figure {name!r} is not labelled on the notebook page"
+
+
+def test_theory_cites_notebook_figures(theory_dom: str) -> None:
+    for name in NOTEBOOK_FIGURES:
+        assert f"lemma31_fig2.html#{name}" in theory_dom, f"theory page does not reference figure {name!r}"
+
+
+def test_glued_numbers_appear(theory_dom: str, notebook_dom: str) -> None:
+    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', theory_dom)
+    assert len(pasted) == len(GLUE_KEYS), f"expected {len(GLUE_KEYS)} glued values, found {pasted}"
+    # Every value is a formatted number (not a repr such as "np.float64(...)") except the verdict.
+    not_numbers = [text for text in pasted if not _is_number(text)]
+    assert len(not_numbers) == 1 and not_numbers[0] in {"PASS", "FAIL"}, f"glued values: {pasted}"
+    for dom in (theory_dom, notebook_dom):
+        assert not re.search(r"glue[^<]{0,120}(error|warning|not found|failed)", dom, re.IGNORECASE)

@@ -1,0 +1,218 @@
+"""The papermill runner and the CLI: fail fast on bad parameters, clear exits, real kernel runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from mixup_repro import cli, pipeline
+from mixup_repro.config import ConfigError, Lemma31Config
+from mixup_repro.results import Result, save_result
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_NOTEBOOK = REPO / "notebooks" / "lemma31_fig2.ipynb"
+CLI = Path(sys.executable).with_name("mixup-repro")
+
+
+def _fake_notebook(fields: list[str]) -> nbformat.NotebookNode:
+    """A stand-in for lemma31_fig2: a parameters cell with ``fields``, then config validation."""
+    defaults = Lemma31Config().to_dict()
+    params = nbformat.v4.new_code_cell("\n".join(f"{k} = {defaults[k]!r}" for k in fields))
+    params.metadata["tags"] = ["parameters"]
+    check = nbformat.v4.new_code_cell('from mixup_repro import config\n'
+                                      'cfg = config.from_namespace("lemma31_fig2", globals())\n'
+                                      'print("epochs", cfg.epochs, "hash", cfg.config_hash())')
+    return nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Fake"), params, check],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                  "language_info": {"name": "python"}})
+
+
+@pytest.fixture
+def fake_root(tmp_path):
+    """A minimal checkout: the real parameter profiles and a fake lemma31_fig2 notebook."""
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "notebooks" / "params", root / "notebooks" / "params")
+    nbformat.write(_fake_notebook(Lemma31Config.field_names()), root / "notebooks" / "lemma31_fig2.ipynb")
+    return root
+
+
+@pytest.fixture
+def no_kernel(monkeypatch):
+    """Make any attempt to execute a notebook fail the test."""
+    import papermill
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a kernel was started")
+
+    monkeypatch.setattr(papermill, "execute_notebook", forbidden)
+
+
+# -- fail fast --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"bogus": 1}, r"unknown parameter 'bogus' for notebook 'lemma31_fig2'.*fix the name in the overrides"),
+    ({"alhpa": 1}, r"did you mean 'alpha'"),
+    ({"epochs": "many"}, r"parameter 'epochs' .* must be an int, got str 'many'"),
+    ({"alpha": -1}, r"parameter 'alpha' .* must be in \(0, 64\], got -1.0"),
+])
+def test_run_notebook_refuses_bad_overrides_before_a_kernel(no_kernel, fake_root, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        pipeline.run_notebook("lemma31_fig2", "smoke", overrides, root=fake_root)
+
+
+def test_run_notebook_refuses_unknown_notebook_and_profile(no_kernel, fake_root):
+    with pytest.raises(ConfigError, match=r"unknown notebook 'nope'; known notebooks: lemma31_fig2"):
+        pipeline.run_notebook("nope", root=fake_root)
+    with pytest.raises(ConfigError, match=r"unknown profile 'fast'"):
+        pipeline.run_notebook("lemma31_fig2", "fast", root=fake_root)
+
+
+def test_run_notebook_refuses_notebook_schema_mismatch(no_kernel, fake_root):
+    fields = [f for f in Lemma31Config.field_names() if f != "lr"] + ["learning_rate"]
+    nb = _fake_notebook(Lemma31Config.field_names())
+    nb.cells[1].source = nb.cells[1].source.replace("lr =", "learning_rate =")
+    nbformat.write(nb, fake_root / "notebooks" / "lemma31_fig2.ipynb")
+    assert sorted(fields) == sorted(l.split(" =")[0] for l in nb.cells[1].source.splitlines())
+    with pytest.raises(ConfigError, match=r"disagree: only in the notebook: \['learning_rate'\]; "
+                                          r"only in the schema: \['lr'\]"):
+        pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root)
+
+
+def test_run_notebook_missing_source(no_kernel, fake_root):
+    (fake_root / "notebooks" / "lemma31_fig2.ipynb").unlink()
+    with pytest.raises(FileNotFoundError, match=r"notebook .*lemma31_fig2.ipynb not found"):
+        pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root)
+
+
+def test_default_output_never_replaces_the_reference_run():
+    cfg = Lemma31Config()
+    assert pipeline.default_output("lemma31_fig2", "cpu", cfg, False) == Path("book/notebooks/lemma31_fig2.ipynb")
+    assert pipeline.default_output("lemma31_fig2", "smoke", cfg, False) == Path("runs/smoke/lemma31_fig2.ipynb")
+    assert pipeline.default_output("lemma31_fig2", "cpu", cfg, True) == Path(
+        f"runs/cpu/lemma31_fig2-{cfg.config_hash()}.ipynb")
+
+
+def test_find_root(tmp_path, fake_root):
+    deep = fake_root / "book" / "x"
+    deep.mkdir(parents=True)
+    assert pipeline.find_root(deep) == fake_root
+    with pytest.raises(FileNotFoundError, match=r"no mixup-repro checkout at or above"):
+        pipeline.find_root(tmp_path)
+
+
+# -- CLI --------------------------------------------------------------------------------------------
+
+def test_cli_bad_parameter_exits_2_with_one_line(no_kernel, fake_root, monkeypatch, capsys):
+    monkeypatch.chdir(fake_root / "notebooks")
+    assert cli.main(["run", "lemma31_fig2", "--profile", "smoke", "-p", "alhpa", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean 'alpha'" in err and "Traceback" not in err
+
+
+def test_cli_outside_a_checkout_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["summary"]) == 2
+    assert "no mixup-repro checkout" in capsys.readouterr().err
+
+
+def test_cli_values_are_yaml(no_kernel):
+    assert cli._parse_value("1e-3") == 0.001 and cli._parse_value("3") == 3
+    assert cli._parse_value("[0.5, 1]") == [0.5, 1] and cli._parse_value("float32") == "float32"
+    assert cli._parse_value("true") is True
+
+
+def test_cli_list(capsys):
+    assert cli.main(["list", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "lemma31_fig2" in out and "smoke, cpu, paper" in out and "(0, 64]" in out
+
+
+@pytest.mark.slow
+def test_console_script_exit_status(fake_root):
+    proc = subprocess.run([str(CLI), "run", "lemma31_fig2", "-p", "epochs", "0"], cwd=fake_root,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "parameter 'epochs' of notebook 'lemma31_fig2' must be in [1, 100000], got 0" in proc.stderr
+
+
+# -- claims summary and reproduce -------------------------------------------------------------------
+
+def _save_fake_result(root: Path, profile: str, verdict: str = "PASS") -> Path:
+    cfg = pipeline.resolve_config("lemma31_fig2", profile, root=root)
+    claims = [{"id": "Lemma 3.1", "claim": "second-order expansion matches", "verdict": verdict, "detail": "rel err 0.01"}]
+    return save_result(Result(cfg.NAME, cfg.to_dict(), {"claims": claims}, {}, {}))
+
+
+def test_claims_summary(fake_root, no_kernel):
+    lines, counts = pipeline.claims_summary("smoke", root=fake_root)
+    assert counts["MISSING"] == 1 and lines[0].startswith("[MISSING] lemma31_fig2: no saved result")
+    _save_fake_result(fake_root, "smoke", "FAIL")
+    lines, counts = pipeline.claims_summary("smoke", root=fake_root)
+    assert lines == ["[FAIL] Lemma 3.1  second-order expansion matches (rel err 0.01)"] and counts["FAIL"] == 1
+
+
+def test_reproduce_runs_all_then_summarises(fake_root, monkeypatch, capsys):
+    ran, built = [], []
+
+    def fake_run(name, profile, *, root, progress):
+        ran.append((name, profile))
+        _save_fake_result(root, profile)
+        return root / pipeline.default_output(name, profile, None, False)
+
+    monkeypatch.setattr(pipeline, "run_notebook", fake_run)
+    monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root: built.append(root))
+    summary = pipeline.reproduce("cpu", fake_root, progress=False)
+    assert ran == [(n, "cpu") for n in pipeline.NOTEBOOKS] and built == [fake_root.resolve()]
+    out = capsys.readouterr().out
+    assert "[PASS] Lemma 3.1  second-order expansion matches (rel err 0.01)" in out
+    assert "_build/html/index.html" in out
+    saved = json.loads((Path(os.environ["MIXUP_REPRO_RESULTS"]) / "reproduce_summary.json").read_text())
+    assert saved == summary and saved["notebooks"][0]["output"] == "book/notebooks/lemma31_fig2.ipynb"
+    pipeline.reproduce("smoke", fake_root, progress=False)
+    assert len(built) == 1 and "book not built" in capsys.readouterr().out
+
+
+# -- real kernels -----------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_run_notebook_executes_with_relative_paths(fake_root):
+    out = pipeline.run_notebook("lemma31_fig2", "smoke", {"epochs": 3}, root=fake_root, progress=False)
+    cfg = pipeline.resolve_config("lemma31_fig2", "smoke", {"epochs": 3}, root=fake_root)
+    assert out == fake_root / "runs" / "smoke" / f"lemma31_fig2-{cfg.config_hash()}.ipynb"
+    nb = nbformat.read(out, as_version=4)
+    assert nb.metadata.papermill.input_path == "notebooks/lemma31_fig2.ipynb"
+    assert nb.metadata.papermill.parameters == cfg.to_dict()
+    assert f"epochs 3 hash {cfg.config_hash()}" in nb.cells[-1].outputs[0].text
+    assert str(fake_root.parent) not in out.read_text(), "an absolute path leaked into the notebook"
+
+
+def _papermill_bogus(notebook: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    params = tmp_path / "smoke_params.yml"
+    params.write_text(yaml.safe_dump(yaml.safe_load((REPO / "notebooks/params/smoke.yml").read_text())["lemma31_fig2"]))
+    return subprocess.run([str(Path(sys.executable).with_name("papermill")), str(notebook), str(tmp_path / "out.ipynb"),
+                           "-f", str(params), "-p", "bogus", "1", "-k", "python3", "--no-progress-bar"],
+                          cwd=tmp_path, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_papermill_unknown_parameter_fails_in_the_kernel(fake_root, tmp_path):
+    proc = _papermill_bogus(fake_root / "notebooks" / "lemma31_fig2.ipynb", tmp_path)
+    assert proc.returncode != 0
+    assert "unknown parameter 'bogus' for notebook 'lemma31_fig2'" in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NOTEBOOK.exists(), reason="notebooks/lemma31_fig2.ipynb not written yet")
+def test_papermill_unknown_parameter_fails_in_the_real_notebook(tmp_path):
+    proc = _papermill_bogus(REAL_NOTEBOOK, tmp_path)
+    assert proc.returncode != 0
+    assert "unknown parameter 'bogus' for notebook 'lemma31_fig2'" in proc.stderr + proc.stdout

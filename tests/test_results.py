@@ -1,0 +1,161 @@
+"""Saved results: round trip, manifest checks, atomic replacement and clear directory errors."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mixup_repro import results
+from mixup_repro.config import Lemma31Config
+from mixup_repro.results import CorruptResultError, Result, ResultsDirError, load_result, save_result
+
+
+def _result(epochs: int = 300, **metrics) -> Result:
+    cfg = Lemma31Config(epochs=epochs)
+    claims = [{"id": "Lemma 3.1", "claim": "the expansion matches", "verdict": "PASS", "detail": "err 1e-4"}]
+    return Result(name=cfg.NAME, config=cfg.to_dict(),
+                  metrics={"train_loss_clean": 0.25, "n": np.int64(3), "claims": claims, **metrics},
+                  arrays={"curve": np.linspace(0, 1, 5), "grid": np.arange(6, dtype=np.int32).reshape(2, 3)},
+                  meta=results.provenance(seeds={"seed": 0, "data_seed": 0}, wall_time_s=1.5, device="cpu"))
+
+
+def test_results_dir_follows_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(tmp_path))
+    assert results.results_dir() == tmp_path
+    monkeypatch.delenv("MIXUP_REPRO_RESULTS")
+    assert str(results.results_dir()) == "results"
+
+
+def test_round_trip(tmp_path):
+    res = _result()
+    path = save_result(res, tmp_path)
+    assert path == tmp_path / "lemma31_fig2" / Lemma31Config(epochs=300).config_hash()
+    assert path == results.result_path(res.name, res.config, tmp_path)
+    assert sorted(p.name for p in path.iterdir()) == sorted([*results.FILES, results.MANIFEST])
+    back = load_result(path)
+    assert (back.name, back.config, back.meta) == (res.name, res.config, res.meta)
+    assert back.metrics == {**res.metrics, "n": 3}
+    assert set(back.arrays) == {"curve", "grid"}
+    np.testing.assert_array_equal(back.arrays["grid"], res.arrays["grid"])
+    assert back.arrays["grid"].dtype == np.int32
+
+
+def test_default_root_is_results_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(tmp_path / "r"))
+    assert save_result(_result()).parent.parent == tmp_path / "r"
+
+
+def test_provenance_fields():
+    meta = results.provenance(seeds=[0, 1], wall_time_s=2.0, device="cpu")
+    for key in ("mixup_repro_version", "git_commit", "git_dirty", "python", "torch", "numpy", "platform",
+                "torch_threads", "device", "seeds", "wall_time_s", "timestamp_utc"):
+        assert key in meta
+    assert meta["seeds"] == [0, 1] and meta["device"] == "cpu"
+    json.dumps(meta)
+
+
+def test_git_state_unknown_outside_a_checkout(monkeypatch):
+    monkeypatch.setattr(results, "_git", lambda args, cwd: None)
+    assert results.provenance(seeds=0, wall_time_s=0, device="cpu")["git_commit"] == "unknown"
+
+
+def test_resave_replaces_and_leaves_no_leftovers(tmp_path):
+    path = save_result(_result(), tmp_path)
+    again = save_result(_result(train_loss_clean=0.5), tmp_path)
+    assert again == path and load_result(path).metrics["train_loss_clean"] == 0.5
+    assert os.listdir(path.parent) == [path.name]
+
+
+@pytest.mark.parametrize("fname", ["config.json", "metrics.json", "arrays.npz", "meta.json"])
+def test_altered_or_truncated_file_detected(tmp_path, fname):
+    path = save_result(_result(), tmp_path)
+    data = (path / fname).read_bytes()
+    (path / fname).write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptResultError, match=rf"{fname} does not match its checksum"):
+        load_result(path)
+    k = len(data) // 2
+    (path / fname).write_bytes(data[:k] + bytes([data[k] ^ 1]) + data[k + 1:])
+    with pytest.raises(CorruptResultError, match=rf"{fname} does not match its checksum"):
+        load_result(path)
+
+
+@pytest.mark.parametrize("fname", ["config.json", "arrays.npz", "MANIFEST.json"])
+def test_missing_file_detected(tmp_path, fname):
+    path = save_result(_result(), tmp_path)
+    (path / fname).unlink()
+    with pytest.raises(CorruptResultError, match=rf"{fname} is missing"):
+        load_result(path)
+
+
+def test_manifest_edited_detected(tmp_path):
+    path = save_result(_result(), tmp_path)
+    manifest = json.loads((path / "MANIFEST.json").read_text())
+    del manifest["files"]["meta.json"]
+    (path / "MANIFEST.json").write_text(json.dumps(manifest))
+    with pytest.raises(CorruptResultError, match=r"MANIFEST.json lists"):
+        load_result(path)
+
+
+def test_no_result_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no saved result at .*run the notebook first"):
+        load_result(tmp_path / "nothing")
+
+
+def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
+    real = results._write_bytes
+    calls = []
+
+    def flaky(path, data):
+        calls.append(path.name)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        return real(path, data)
+
+    monkeypatch.setattr(results, "_write_bytes", flaky)
+    with pytest.raises(OSError, match="simulated"):
+        save_result(_result(), tmp_path)
+    assert os.listdir(tmp_path / "lemma31_fig2") == []
+
+
+def test_failure_during_replacement_keeps_the_old_run(tmp_path, monkeypatch):
+    path = save_result(_result(), tmp_path)
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if str(src).startswith(str(path.parent / f".{path.name}.tmp-")):
+            raise OSError("crash before the new run is in place (simulated)")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(results.os, "rename", rename)
+    with pytest.raises(OSError, match="simulated"):
+        save_result(_result(train_loss_clean=0.9), tmp_path)
+    assert os.listdir(path.parent) == [path.name]
+    assert load_result(path).metrics["train_loss_clean"] == 0.25
+
+
+def test_unwritable_root_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ResultsDirError, match=r"cannot write results under '.*a_file.*'.*set MIXUP_REPRO_RESULTS"):
+        save_result(_result(), blocker / "results")
+
+
+def test_bad_claims_and_object_arrays_refused_before_writing(tmp_path):
+    bad = _result()
+    bad.metrics["claims"] = [{"id": "Lemma 3.1", "claim": "x", "verdict": "OK"}]
+    with pytest.raises(ValueError, match=r"claims'\]\[0\].*one of PASS, FAIL, INFO"):
+        save_result(bad, tmp_path)
+    obj = _result()
+    obj.arrays["ragged"] = np.array([[1], [1, 2]], dtype=object)
+    with pytest.raises(TypeError, match=r"array 'ragged' has dtype object"):
+        save_result(obj, tmp_path)
+    assert not (tmp_path / "lemma31_fig2").exists()
+
+
+def test_write_json_atomic(tmp_path):
+    target = results.write_json_atomic(tmp_path / "sub" / "summary.json", {"a": np.float32(1.5)})
+    assert json.loads(target.read_text()) == {"a": 1.5}
+    assert os.listdir(target.parent) == ["summary.json"]
