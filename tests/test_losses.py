@@ -32,12 +32,6 @@ def test_h_matches_numpy(name):
     np.testing.assert_allclose(get_loss(name).h(grid).numpy(), H_NUMPY[name](grid.numpy()), rtol=1e-14, atol=1e-300)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: losses.py uses F.softplus with its default threshold=20 (tuned for float32) as the logistic h, "
-    "so h(f) = f for f > 20 and float64 loses up to exp(-20) ~ 2e-9 absolute (6e-11 relative) for 20 < f < 37, "
-    "inconsistent with h1 = sigmoid; fix: h = lambda f: torch.logaddexp(f, torch.zeros_like(f))",
-)
 def test_logistic_h_is_float64_accurate_above_softplus_threshold():
     grid = torch.linspace(20.5, 36.0, 32, dtype=DT)
     np.testing.assert_allclose(get_loss("logistic").h(grid).numpy(), H_NUMPY["logistic"](grid.numpy()), rtol=1e-14)

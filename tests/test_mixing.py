@@ -259,11 +259,6 @@ def test_mix_batch_shape_and_range_errors(perm, lam, match):
         mix_batch(x, y, lam, perm)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug: mixing.mix_batch's range check `(lam < 0) | (lam > 1)` is False for NaN, so a NaN lam "
-    "passes silently and poisons the batch; fix: `if not torch.all((lam_t >= 0) & (lam_t <= 1))`",
-)
 def test_mix_batch_rejects_nan_lam():
     x, y, perm = _batch()
     with pytest.raises(ValueError, match=r"lam must lie in \[0, 1\]"):

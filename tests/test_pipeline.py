@@ -211,7 +211,6 @@ def test_papermill_unknown_parameter_fails_in_the_kernel(fake_root, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL_NOTEBOOK.exists(), reason="notebooks/lemma31_fig2.ipynb not written yet")
 def test_papermill_unknown_parameter_fails_in_the_real_notebook(tmp_path):
     proc = _papermill_bogus(REAL_NOTEBOOK, tmp_path)
     assert proc.returncode != 0

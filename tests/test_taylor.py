@@ -355,8 +355,9 @@ def test_pointwise_second_order_remainder_shrinks_like_t_cubed(loss):
         assert 2.7 <= slope <= 3.3, (i, j, slope)
         # Without the curvature term R3's ingredient the remainder is only O(t^2): the test can tell.
         d2_no_hess = float(lf.h2(fi)) * float(grad_f @ dx) ** 2
-        rem2 = np.array([abs(g(t) - (g0 + t * d1 + t * t / 2 * d2_no_hess)) for t in ts])
-        assert np.polyfit(np.log(ts), np.log(rem2), 1)[0] < 2.5
+        ts_small = np.logspace(-5, -3, 5)
+        rem2 = np.array([abs(g(t) - (g0 + t * d1 + t * t / 2 * d2_no_hess)) for t in ts_small])
+        assert 1.8 <= np.polyfit(np.log(ts_small), np.log(rem2), 1)[0] <= 2.2
 
 
 def test_global_remainder_logistic_regression_matches_its_leading_order():
@@ -365,10 +366,11 @@ def test_global_remainder_logistic_regression_matches_its_leading_order():
     with u_i = theta^T x_i, D_ij = u_j - u_i, m_k = E_{D~}[(1 - lam)^k] (the s^3 term cancels by i <-> j antisymmetry).
     The regularizer R1 + R2 is O(s), so remainder / regularizer -> 0 like s^3.
     """
-    X, y = _data(15, 3, seed=24)
+    X, _ = _data(15, 3, seed=24)
     theta = np.array([0.9, -1.3, 0.6])
     alpha, beta = 1.0, 1.0
     u = X.numpy() @ theta
+    y = torch.as_tensor((u > np.median(u)).astype(float))  # labels correlated with u: R1 is order s, not s^2
     D = u[None, :] - u[:, None]
     m3, m4 = _tilted_moment(alpha, beta, 3), _tilted_moment(alpha, beta, 4)
     h4 = -0.125  # sigma(1 - sigma)(1 - 6 sigma + 6 sigma^2) at 0
@@ -381,7 +383,8 @@ def test_global_remainder_logistic_regression_matches_its_leading_order():
         rem = mixup_loss_exact(model, X, y, alpha, beta, order=64) - taylor_approx(terms)
         rel_err.append(abs(rem / s**4 / c4 - 1))
         ratios.append(abs(rem / (terms["R1"] + terms["R2"] + terms["R3"])))
-    assert rel_err[-1] < 0.02 and rel_err[-1] < rel_err[0] / 4, rel_err
+    # The relative error of the leading term is O(s^2) (the s^5 term cancels too): a factor ~4 per halving.
+    assert rel_err[-1] < 0.01 and all(b < a / 3 for a, b in zip(rel_err, rel_err[1:])), rel_err
     assert all(b < a / 6 for a, b in zip(ratios, ratios[1:])), ratios  # ~ s^3: a factor 8 per halving
 
 

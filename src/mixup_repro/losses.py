@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 __all__ = ["GLMLoss", "GLM_LOSSES", "get_loss", "glm_loss"]
 
@@ -30,13 +29,18 @@ class GLMLoss:
         return self.h(f) - y.to(f.dtype) * f
 
 
+def _softplus(f: torch.Tensor) -> torch.Tensor:
+    # log(1 + e^f) without F.softplus's linear cut-off at f > 20, which is tuned for float32.
+    return torch.logaddexp(f, torch.zeros_like(f))
+
+
 def _sigmoid_prime(f: torch.Tensor) -> torch.Tensor:
     s = torch.sigmoid(f)
     return s * (1 - s)
 
 
 GLM_LOSSES: dict[str, GLMLoss] = {
-    "logistic": GLMLoss("logistic", F.softplus, torch.sigmoid, _sigmoid_prime),
+    "logistic": GLMLoss("logistic", _softplus, torch.sigmoid, _sigmoid_prime),
     "squared": GLMLoss("squared", lambda f: 0.5 * f * f, lambda f: f, torch.ones_like),
     "poisson": GLMLoss("poisson", torch.exp, torch.exp, torch.exp),
 }

@@ -161,7 +161,7 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor, perm:
         lam_t = lam_t.expand(n)
     if lam_t.shape != (n,):
         raise ValueError(f"lam must be a scalar or have shape ({n},), got {tuple(lam_t.shape)}")
-    if torch.any((lam_t < 0) | (lam_t > 1)):
+    if not torch.all((lam_t >= 0) & (lam_t <= 1)):  # also refuses NaN
         raise ValueError("lam must lie in [0, 1]")
     shape = (n,) + (1,) * (x.ndim - 1)
     w = lam_t.reshape(shape)

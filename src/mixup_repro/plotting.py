@@ -5,10 +5,8 @@ Captions (in the notebooks' figure metadata) carry the message; axis labels are 
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
-
 import matplotlib.pyplot as plt
+from matplotlib.ticker import PercentFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -16,19 +14,20 @@ from matplotlib.figure import Figure
 
 from .results import Result
 
-__all__ = ["style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder"]
+__all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder"]
 
 MODEL_LABELS = {"logistic": "logistic regression", "relu_mlp": "ReLU MLP", "tanh_mlp": "tanh MLP"}
 TERM_LABELS = {"taylor_R1": "$R_1$", "taylor_R2": "$R_2$", "taylor_R3": "$R_3$"}
 
 
-@contextmanager
-def style() -> Iterator[None]:
-    """The companion's plotting style (seaborn whitegrid, colour-blind palette), applied temporarily."""
-    rc = {"figure.dpi": 100, "savefig.dpi": 150, "axes.titlesize": "medium", "legend.frameon": False}
-    with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9), sns.color_palette("colorblind"):
-        with plt.rc_context(rc):
-            yield
+def apply_style() -> None:
+    """Set the companion's plotting style (seaborn whitegrid, colour-blind palette).
+
+    A global setting on purpose: matplotlib's ``rc_context`` and seaborn's style contexts restore the
+    backend on exit, which stops the notebook's inline backend from showing later figures.
+    """
+    sns.set_theme(style="whitegrid", context="notebook", palette="colorblind", font_scale=0.9,
+                  rc={"figure.dpi": 100, "savefig.dpi": 150, "legend.frameon": False})
 
 
 def _models(result: Result) -> list[str]:
@@ -56,51 +55,63 @@ def lemma31_table(result: Result) -> pd.DataFrame:
 def plot_lemma31_training(result: Result) -> Figure:
     """Figure 2: the exact mixup loss against L_std + R1 + R2 + R3 along training (top), the terms (bottom)."""
     models = _models(result)
-    with style():
-        fig, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 6.2), sharex=True, squeeze=False)
-        palette = sns.color_palette("colorblind")
-        for col, m in enumerate(models):
-            a = result.arrays
-            ep = a[f"{m}.epoch"]
-            top, bottom = axes[0, col], axes[1, col]
-            top.plot(ep, a[f"{m}.mixup_loss_exact"], color=palette[0], lw=2, label="exact mixup loss $L_{mix}$")
-            top.plot(ep, a[f"{m}.taylor_approx"], color=palette[1], ls="--", lw=2, label="$L_{std}+R_1+R_2+R_3$")
-            top.plot(ep, a[f"{m}.taylor_standard"], color=palette[7], ls=":", label="standard loss $L_{std}$")
-            top.set_ylabel("loss (nats)" if col == 0 else "")
-            top.text(0.97, 0.95, MODEL_LABELS[m], transform=top.transAxes, ha="right", va="top")
-            for k, (key, label) in enumerate(TERM_LABELS.items()):
-                bottom.plot(ep, a[f"{m}.{key}"], color=palette[2 + k], label=label)
-            bottom.axhline(0, color="0.3", lw=0.8)
-            bottom.set_xlabel("epoch")
-            bottom.set_ylabel("regularizer (nats)" if col == 0 else "")
-        axes[0, 0].legend(loc="center right")
-        axes[1, 0].legend(loc="upper left", ncols=3)
-        fig.tight_layout()
+    apply_style()
+    fig, axes = plt.subplots(2, len(models), figsize=(4.2 * len(models), 6.2), sharex=True, squeeze=False)
+    palette = sns.color_palette("colorblind")
+    for col, m in enumerate(models):
+        a = result.arrays
+        ep = a[f"{m}.epoch"]
+        top, bottom = axes[0, col], axes[1, col]
+        top.plot(ep, a[f"{m}.mixup_loss_exact"], color=palette[0], lw=2, label="exact mixup loss $L_{mix}$")
+        top.plot(ep, a[f"{m}.taylor_approx"], color=palette[1], ls="--", lw=2, label="$L_{std}+R_1+R_2+R_3$")
+        top.plot(ep, a[f"{m}.taylor_standard"], color=palette[7], ls=":", label="standard loss $L_{std}$")
+        top.set_ylabel("loss (nats)" if col == 0 else "")
+        top.text(0.97, 0.95, MODEL_LABELS[m], transform=top.transAxes, ha="right", va="top")
+        for k, (key, label) in enumerate(TERM_LABELS.items()):
+            bottom.plot(ep, a[f"{m}.{key}"], color=palette[2 + k], label=label)
+        bottom.axhline(0, color="0.3", lw=0.8)
+        bottom.set_xlabel("epoch")
+        bottom.set_ylabel("regularizer (nats)" if col == 0 else "")
+    axes[0, 0].legend(loc="center right")
+    axes[1, -1].legend(loc="best")
+    fig.tight_layout()
     return fig
 
 
 def plot_lemma31_remainder(result: Result) -> Figure:
-    """Relative remainder (L_mix - L~_mix) / L_mix of the trained models against alpha and the logit scale."""
+    """The remainder L_mix - (L_std + R1 + R2 + R3) of the trained models as alpha and the logit scale vary.
+
+    Panels: relative to L_mix against alpha = beta; as a share of the mixup regularizer L_mix - L_std
+    against alpha; in nats against a factor multiplying the logits (1 = the trained model).
+    """
     cfg = result.config
     frames = []
     for m in _models(result):
         a = result.arrays
         for label, grid in (("alpha", cfg["alpha_grid"]), ("scale", cfg["scale_grid"])):
-            exact, approx = a[f"{m}.{label}_exact"], a[f"{m}.{label}_approx"]
-            frames.append(pd.DataFrame({"sweep": label, "x": np.asarray(grid, dtype=float),
-                                        "relative remainder": (exact - approx) / exact, "model": MODEL_LABELS[m]}))
+            exact, approx, std = a[f"{m}.{label}_exact"], a[f"{m}.{label}_approx"], a[f"{m}.{label}_standard"]
+            frames.append(pd.DataFrame({
+                "sweep": label, "x": np.asarray(grid, dtype=float), "model": MODEL_LABELS[m],
+                "remainder": exact - approx, "relative": (exact - approx) / exact,
+                "share": (exact - approx) / (exact - std),
+            }))
     df = pd.concat(frames, ignore_index=True)
-    with style():
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-        for ax, sweep, xlabel in ((axes[0], "alpha", r"mixup $\alpha = \beta$"),
-                                  (axes[1], "scale", "logit scale factor (1 = trained model)")):
-            sns.lineplot(data=df[df.sweep == sweep], x="x", y="relative remainder", hue="model", style="model",
-                         markers=True, dashes=False, ax=ax, legend=sweep == "alpha")
-            ax.set_xscale("log")
-            ax.axhline(0, color="0.3", lw=0.8)
-            ax.set_xlabel(xlabel)
-        axes[1].axvline(1.0, color="0.5", ls=":", lw=1)
-        axes[0].set_ylabel(r"$(L_{mix} - \tilde L_{mix}) / L_{mix}$")
-        axes[0].yaxis.set_major_formatter(plt.matplotlib.ticker.PercentFormatter(1.0))
-        fig.tight_layout()
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    panels = (
+        ("alpha", "relative", r"mixup $\alpha = \beta$", r"$(L_{mix} - \tilde L_{mix}) / L_{mix}$"),
+        ("alpha", "share", r"mixup $\alpha = \beta$", r"$(L_{mix} - \tilde L_{mix}) / (L_{mix} - L_{std})$"),
+        ("scale", "remainder", "logit scale factor (1 = trained model)", r"$L_{mix} - \tilde L_{mix}$ (nats)"),
+    )
+    for k, (ax, (sweep, column, xlabel, ylabel)) in enumerate(zip(axes, panels)):
+        sns.lineplot(data=df[df.sweep == sweep], x="x", y=column, hue="model", style="model",
+                     markers=True, dashes=False, ax=ax, legend=k == 0)
+        ax.set_xscale("log")
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        if column != "remainder":
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[2].axvline(1.0, color="0.5", ls=":", lw=1)
+    fig.tight_layout()
     return fig

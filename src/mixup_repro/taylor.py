@@ -22,6 +22,7 @@ which takes the Beta density as its weight.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -43,6 +44,10 @@ __all__ = [
 ]
 
 TERMS = ("standard", "R1", "R2", "R3")
+
+# torch.func's first jvp triggers a torch-internal deprecation warning about torch.jit.script that
+# says nothing about this code; it would otherwise land (with a local path) in every notebook.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script", category=FutureWarning)
 
 
 @dataclass(frozen=True)

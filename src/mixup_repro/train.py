@@ -187,11 +187,17 @@ def fit(
     return history
 
 
+def _check_every(every: int) -> int:
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be a positive integer (epochs between measurements), got {every!r}")
+    return every
+
+
 class TaylorHook:
     """Records ``L_std, R1, R2, R3`` (Lemma 3.1) every ``every`` epochs, under keys ``taylor_*``."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, loss: str = "logistic", every: int = 1):
-        self.X, self.y, self.alpha, self.beta, self.loss, self.every = X, y, alpha, beta, loss, every
+        self.X, self.y, self.alpha, self.beta, self.loss, self.every = X, y, alpha, beta, loss, _check_every(every)
 
     def __call__(self, epoch: int, model: torch.nn.Module) -> dict[str, float] | None:
         if epoch % self.every:
@@ -204,7 +210,8 @@ class MixupLossHook:
     """Records the exact mixup loss of Eq. (1) (all pairs, quadrature in lam) as ``mixup_loss_exact``."""
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, loss: str = "logistic", every: int = 1, order: int = 48):
-        self.X, self.y, self.alpha, self.beta, self.loss, self.every, self.order = X, y, alpha, beta, loss, every, order
+        self.X, self.y, self.alpha, self.beta, self.loss, self.order = X, y, alpha, beta, loss, order
+        self.every = _check_every(every)
 
     def __call__(self, epoch: int, model: torch.nn.Module) -> dict[str, float] | None:
         if epoch % self.every:

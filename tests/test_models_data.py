@@ -1,0 +1,175 @@
+"""Models and synthetic data: shapes, determinism from the seed, Theorem 3.2's homogeneity, errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from mixup_repro.data import Dataset, gaussian_mixture, two_moons
+from mixup_repro.models import MLP, LogisticRegression, Scaled, build_model, init_from_generator
+
+DT = torch.float64
+NAMES = ["logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias"]
+
+
+def _params(model):
+    return [p.detach().clone() for p in model.parameters()]
+
+
+# --- models -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_build_model_shapes_dtype_and_determinism(name):
+    model = build_model(name, 5, hidden=7, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(11, 5, dtype=DT, generator=torch.Generator().manual_seed(1))
+    out = model(x)
+    assert out.shape == (11,) and out.dtype == DT
+    assert all(p.dtype == DT for p in model.parameters())
+    same = build_model(name, 5, hidden=7, generator=torch.Generator().manual_seed(0))
+    other = build_model(name, 5, hidden=7, generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(a, b) for a, b in zip(_params(model), _params(same)))
+    assert not all(torch.equal(a, b) for a, b in zip(_params(model), _params(other)))
+    # Independent of the global RNG: touching it between builds changes nothing.
+    torch.manual_seed(123)
+    torch.rand(10)
+    again = build_model(name, 5, hidden=7, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(_params(model), _params(again)))
+
+
+def test_build_model_architecture():
+    assert isinstance(build_model("logistic", 3, generator=torch.Generator()), LogisticRegression)
+    tanh = build_model("tanh_mlp", 3, hidden=9, generator=torch.Generator())
+    assert [type(m) for m in tanh.net] == [nn.Linear, nn.Tanh, nn.Linear] and tanh.net[0].out_features == 9
+    nobias = build_model("relu_mlp_nobias", 3, generator=torch.Generator())
+    assert all(m.bias is None for m in nobias.modules() if isinstance(m, nn.Linear))
+    assert build_model("softplus_mlp", 3, generator=torch.Generator(), dtype=torch.float32).net[0].weight.dtype == torch.float32
+
+
+def test_init_from_generator_uses_pytorch_default_bounds():
+    model = MLP(4, (300,), activation="tanh")
+    init_from_generator(model, torch.Generator().manual_seed(2))
+    first, last = model.net[0], model.net[2]
+    for layer, fan_in in ((first, 4), (last, 300)):
+        bound = 1 / math.sqrt(fan_in)
+        assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+    # Uniform on [-bound, bound]: the 1200 first-layer weights fill the interval.
+    w = first.weight.detach().flatten()
+    assert w.max() > 0.95 * 0.5 and w.min() < -0.95 * 0.5
+    assert abs(float(w.var()) - 0.5**2 / 3) < 0.01
+
+
+def test_logistic_regression_is_affine_and_theta_is_the_weight():
+    model = LogisticRegression(3, bias=True).to(DT)
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]], dtype=DT))
+        model.linear.bias.fill_(0.25)
+    x = torch.tensor([[1.0, 1.0, 1.0], [0.0, 2.0, -4.0]], dtype=DT)
+    torch.testing.assert_close(model(x), torch.tensor([-0.25, -5.75], dtype=DT))
+    torch.testing.assert_close(model.theta, torch.tensor([1.0, -2.0, 0.5], dtype=DT))
+    assert LogisticRegression(3).linear.bias is None
+
+
+def test_mlp_output_shapes():
+    x = torch.randn(6, 4)
+    assert MLP(4, (5, 3))(x).shape == (6,)
+    assert MLP(4, (5,), out=3)(x).shape == (6, 3)
+    assert len([m for m in MLP(4, (5, 3, 2)).net if isinstance(m, nn.Linear)]) == 4
+
+
+def test_bias_free_relu_mlp_is_positively_homogeneous():
+    """Theorem 3.2's hypothesis: f(x) = grad f(x)^T x and f(c x) = c f(x) for c > 0."""
+    model = build_model("relu_mlp_nobias", 6, hidden=16, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(20, 6, dtype=DT, generator=torch.Generator().manual_seed(4)).requires_grad_(True)
+    f = model(x)
+    (g,) = torch.autograd.grad(f.sum(), x)
+    torch.testing.assert_close((g * x).sum(1), f.detach(), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(model(2.5 * x.detach()), 2.5 * f.detach(), rtol=1e-12, atol=1e-14)
+    # With biases the identity fails: the test distinguishes the two.
+    biased = build_model("relu_mlp", 6, hidden=16, generator=torch.Generator().manual_seed(3))
+    fb = biased(x)
+    (gb,) = torch.autograd.grad(fb.sum(), x)
+    assert not torch.allclose((gb * x).sum(1), fb.detach(), rtol=1e-6)
+
+
+def test_scaled_multiplies_the_logits():
+    base = build_model("tanh_mlp", 3, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(4, 3, dtype=DT)
+    torch.testing.assert_close(Scaled(base, 3.0)(x), 3.0 * base(x))
+    assert list(Scaled(base, 2).parameters()) == list(base.parameters())
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(activation="gelu"), r"unknown activation 'gelu'; choose one of \['relu', 'softplus', 'tanh'\]"),
+        (dict(hidden=()), r"hidden must list at least one positive width, got \(\)"),
+        (dict(hidden=(4, 0)), r"hidden must list at least one positive width, got \(4, 0\)"),
+    ],
+)
+def test_mlp_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(3, **kwargs)
+
+
+def test_build_model_unknown_name():
+    with pytest.raises(ValueError, match="unknown model 'cnn'; choose one of logistic, relu_mlp"):
+        build_model("cnn", 3, generator=torch.Generator())
+
+
+# --- data -------------------------------------------------------------------------------------------
+
+
+def test_two_moons_shapes_centred_labels_and_seed():
+    ds = two_moons(101, noise=0.1, seed=0)
+    assert isinstance(ds, Dataset) and ds.name == "two_moons"
+    assert ds.X.shape == (101, 2) and ds.y.shape == (101,) and ds.n == 101 and ds.d == 2
+    assert ds.X.dtype == DT and ds.y.dtype == DT
+    assert set(ds.y.tolist()) == {0.0, 1.0} and abs(int(ds.y.sum()) - 50) <= 1
+    torch.testing.assert_close(ds.X.mean(0), torch.zeros(2, dtype=DT), rtol=0, atol=1e-14)
+    raw = two_moons(101, noise=0.1, seed=0, centred=False)
+    assert raw.X.mean(0).abs().max() > 0.1  # the raw moons are not centred: centring did something
+    torch.testing.assert_close(ds.X, raw.X - raw.X.mean(0))
+    assert torch.equal(ds.X, two_moons(101, noise=0.1, seed=0).X)
+    assert not torch.equal(ds.X, two_moons(101, noise=0.1, seed=1).X)
+    assert two_moons(10, dtype=torch.float32).X.dtype == torch.float32
+
+
+def test_two_moons_noise_free_points_lie_on_the_half_circles():
+    ds = two_moons(40, noise=0.0, centred=False)
+    X, y = ds.X.numpy(), ds.y.numpy()
+    upper = np.hypot(X[y == 0, 0], X[y == 0, 1])
+    lower = np.hypot(X[y == 1, 0] - 1, X[y == 1, 1] - 0.5)
+    np.testing.assert_allclose(upper, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(lower, 1.0, rtol=1e-12)
+
+
+def test_gaussian_mixture_balanced_centred_separated():
+    ds = gaussian_mixture(4000, d=3, separation=4.0, seed=2)
+    assert ds.X.shape == (4000, 3) and ds.name == "gaussian_mixture"
+    assert int(ds.y.sum()) == 2000
+    torch.testing.assert_close(ds.X.mean(0), torch.zeros(3, dtype=DT), rtol=0, atol=1e-13)
+    gap = ds.X[ds.y == 1].mean(0) - ds.X[ds.y == 0].mean(0)
+    assert abs(float(gap[0]) - 4.0) < 0.15 and float(gap[1:].abs().max()) < 0.15
+    within = ds.X[ds.y == 1] - ds.X[ds.y == 1].mean(0)
+    assert abs(float(within.std()) - 1.0) < 0.05
+    assert torch.equal(ds.X, gaussian_mixture(4000, d=3, separation=4.0, seed=2).X)
+    assert not torch.equal(ds.X, gaussian_mixture(4000, d=3, separation=4.0, seed=3).X)
+
+
+@pytest.mark.parametrize("fn", [two_moons, gaussian_mixture])
+@pytest.mark.parametrize("n", [1, 0, -5, True, 10.0])
+def test_data_rejects_bad_n(fn, n):
+    with pytest.raises(ValueError, match="n must be an integer >= 2"):
+        fn(n)
+
+
+def test_data_other_errors():
+    with pytest.raises(ValueError, match=r"noise must lie in \[0, 10\], got -0.1"):
+        two_moons(10, noise=-0.1)
+    with pytest.raises(ValueError, match=r"noise must lie in \[0, 10\]"):
+        two_moons(10, noise=11.0)
+    with pytest.raises(ValueError, match="d must be >= 1, got 0"):
+        gaussian_mixture(10, d=0)

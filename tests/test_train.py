@@ -1,0 +1,268 @@
+"""fit / evaluate / hooks: clean metrics, alpha = 0 is plain gradient descent, seeding, hook epochs, errors."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mixup_repro.data import gaussian_mixture
+from mixup_repro.models import MLP, build_model, init_from_generator
+from mixup_repro.taylor import mixup_loss_exact, taylor_terms
+from mixup_repro.train import MixupLossHook, TaylorHook, evaluate, fit
+
+DT = torch.float64
+
+
+def _setup(name="logistic", n=40, seed=0):
+    ds = gaussian_mixture(n, d=2, separation=1.5, seed=seed)
+    model = build_model(name, 2, hidden=8, generator=torch.Generator().manual_seed(seed))
+    return ds.X, ds.y, model
+
+
+def _logistic_loss(out, y):
+    """mean(log(1 + e^f) - y f), written here."""
+    return (torch.logaddexp(out, torch.zeros_like(out)) - y * out).mean()
+
+
+def _flat(model):
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
+class _ParamRecorder:
+    """A hook that keeps a copy of the parameters at every epoch."""
+
+    def __init__(self):
+        self.epochs, self.params = [], []
+
+    def __call__(self, epoch, model):
+        self.epochs.append(epoch)
+        self.params.append(_flat(model).clone())
+
+
+# --- history ---------------------------------------------------------------------------------------
+
+
+def test_history_has_epoch_zero_and_clean_metrics():
+    X, y, model = _setup()
+    Xt, yt = gaussian_mixture(30, d=2, separation=1.5, seed=9).X, gaussian_mixture(30, d=2, separation=1.5, seed=9).y
+    with torch.no_grad():
+        f0 = model(X)
+    loss0 = float(_logistic_loss(f0, y))
+    err0 = float(((f0 > 0).to(DT) != y).to(DT).mean())
+    hist = fit(model, X, y, alpha=1.0, epochs=3, lr=0.5, seed=0, X_test=Xt, y_test=yt, progress=False)
+    assert hist.epochs.tolist() == [0, 1, 2, 3]
+    first = hist.records[0]
+    assert set(first) == {"epoch", "train_loss_clean", "train_err_clean", "test_loss", "test_err"}  # no mixup_loss yet
+    assert first["train_loss_clean"] == pytest.approx(loss0, rel=1e-13)
+    assert first["train_err_clean"] == pytest.approx(err0, abs=1e-15)
+    assert all("mixup_loss" in r for r in hist.records[1:])
+    assert math.isnan(hist.column("mixup_loss")[0])
+    # The recorded clean metrics are those of the model at that epoch: the last equals the final model's.
+    with torch.no_grad():
+        fT = model(X)
+    assert hist.records[-1]["train_loss_clean"] == pytest.approx(float(_logistic_loss(fT, y)), rel=1e-13)
+    assert hist.records[-1]["test_loss"] == pytest.approx(evaluate(model, Xt, yt, "logistic")[0], rel=1e-13)
+
+
+def test_alpha_zero_is_plain_gradient_descent():
+    X, y, model = _setup("tanh_mlp")
+    manual = copy.deepcopy(model)
+    rec = _ParamRecorder()
+    lr, epochs = 0.3, 6
+    hist = fit(model, X, y, alpha=0.0, epochs=epochs, lr=lr, seed=0, hooks=[rec], progress=False)
+    assert rec.epochs == list(range(epochs + 1))
+    losses = []
+    for epoch in range(epochs + 1):
+        torch.testing.assert_close(rec.params[epoch], _flat(manual), rtol=1e-12, atol=1e-14)
+        loss = _logistic_loss(manual(X), y)
+        losses.append(float(loss.detach()))
+        grads = torch.autograd.grad(loss, list(manual.parameters()))
+        with torch.no_grad():
+            for p, g in zip(manual.parameters(), grads):
+                p -= lr * g
+    np.testing.assert_allclose(hist.column("train_loss_clean"), losses, rtol=1e-12)
+    # Full-batch ERM: the objective of epoch k is the clean loss of epoch k - 1.
+    np.testing.assert_allclose(hist.column("mixup_loss")[1:], losses[:-1], rtol=1e-12)
+
+
+def test_one_full_batch_mixup_step_is_a_gradient_step_on_the_mixed_loss():
+    """Full batch (no batch-order draw): lam is the first draw of numpy's default_rng(seed), the partner
+    permutation the first randperm of torch's Generator seeded with seed (fit's documented generators)."""
+    X, y, model = _setup()
+    manual = copy.deepcopy(model)
+    seed, lr, alpha = 3, 0.7, 0.4
+    fit(model, X, y, alpha=alpha, epochs=1, lr=lr, seed=seed, progress=False)
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha, size=()))
+    perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    x_mix = lam * X + (1 - lam) * X[perm]
+    out = manual(x_mix)
+    loss = lam * _logistic_loss(out, y) + (1 - lam) * _logistic_loss(out, y[perm])
+    grads = torch.autograd.grad(loss, list(manual.parameters()))
+    with torch.no_grad():
+        for p, g in zip(manual.parameters(), grads):
+            p -= lr * g
+    torch.testing.assert_close(_flat(model), _flat(manual), rtol=1e-12, atol=1e-14)
+
+
+def test_mixup_changes_the_trajectory():
+    X, y, model = _setup("tanh_mlp")
+    erm, mix = copy.deepcopy(model), copy.deepcopy(model)
+    h_erm = fit(erm, X, y, alpha=0.0, epochs=4, lr=0.5, seed=1, progress=False)
+    h_mix = fit(mix, X, y, alpha=1.0, epochs=4, lr=0.5, seed=1, progress=False)
+    assert h_erm.records[0]["train_loss_clean"] == h_mix.records[0]["train_loss_clean"]
+    assert (_flat(erm) - _flat(mix)).abs().max() > 1e-3
+    assert np.all(np.abs(h_erm.column("train_loss_clean")[1:] - h_mix.column("train_loss_clean")[1:]) > 1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(batch_size=8), dict(batch_size=8, per_sample_lam=True)])
+def test_same_seed_same_run_different_seed_different_run(kwargs):
+    X, y, model = _setup("tanh_mlp")
+    runs = {}
+    for key, seed in (("a", 5), ("b", 5), ("c", 6)):
+        m = copy.deepcopy(model)
+        h = fit(m, X, y, alpha=0.5, epochs=3, lr=0.5, seed=seed, progress=False, **kwargs)
+        runs[key] = (_flat(m), h.column("mixup_loss")[1:])
+    assert torch.equal(runs["a"][0], runs["b"][0]) and np.array_equal(runs["a"][1], runs["b"][1])
+    assert not torch.equal(runs["a"][0], runs["c"][0])
+
+
+def test_per_sample_lam_differs_from_per_batch_lam():
+    X, y, model = _setup("tanh_mlp")
+    a, b = copy.deepcopy(model), copy.deepcopy(model)
+    fit(a, X, y, alpha=1.0, epochs=2, lr=0.5, seed=2, progress=False)
+    fit(b, X, y, alpha=1.0, epochs=2, lr=0.5, seed=2, per_sample_lam=True, progress=False)
+    assert (_flat(a) - _flat(b)).abs().max() > 1e-4
+
+
+# --- hooks ------------------------------------------------------------------------------------------
+
+
+def test_hooks_recorded_at_the_right_epochs_with_the_right_values():
+    X, y, model = _setup("tanh_mlp", n=20)
+    taylor = TaylorHook(X, y, 1.0, 1.0, every=2)
+    exact = MixupLossHook(X, y, 1.0, 1.0, every=5, order=16)
+    rec = _ParamRecorder()
+    hist = fit(model, X, y, alpha=1.0, epochs=5, lr=0.5, seed=0, hooks=[taylor, exact, rec], progress=False)
+    assert rec.epochs == [0, 1, 2, 3, 4, 5]
+    for key in ("taylor_standard", "taylor_R1", "taylor_R2", "taylor_R3"):
+        col = hist.column(key)
+        assert np.isfinite(col[[0, 2, 4]]).all() and np.isnan(col[[1, 3, 5]]).all(), key
+    col = hist.column("mixup_loss_exact")
+    assert np.isfinite(col[[0, 5]]).all() and np.isnan(col[1:5]).all()
+    # Values are those of the model at that epoch (rebuild the epoch-4 model from the recorded parameters).
+    assert col[5] == pytest.approx(mixup_loss_exact(model, X, y, 1.0, 1.0, order=16), rel=1e-13)
+    at4 = copy.deepcopy(model)
+    torch.nn.utils.vector_to_parameters(rec.params[4], at4.parameters())
+    terms = taylor_terms(at4, X, y, 1.0, 1.0)
+    assert hist.records[4]["taylor_R2"] == pytest.approx(terms["R2"], rel=1e-12)
+    assert hist.records[4]["taylor_standard"] == pytest.approx(hist.records[4]["train_loss_clean"], rel=1e-12)
+
+
+def test_hooks_returning_none_add_nothing():
+    X, y, model = _setup()
+    hist = fit(model, X, y, alpha=0.0, epochs=2, lr=0.1, seed=0, hooks=[lambda e, m: None], progress=False)
+    assert set(hist.records[1]) == {"epoch", "train_loss_clean", "train_err_clean", "mixup_loss"}
+
+
+# --- modes, losses, optimizers ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("start_training", [True, False])
+def test_model_is_in_eval_mode_after_fit_and_evaluate_restores_mode(start_training):
+    X, y, model = _setup("tanh_mlp")
+    model.train(start_training)
+    evaluate(model, X, y, "logistic")
+    assert model.training == start_training
+    fit(model, X, y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False)
+    assert not model.training
+    # The library's hooks measure in eval mode and hand the mode back.
+    model.train()
+    TaylorHook(X, y, 1.0, 1.0)(0, model)
+    MixupLossHook(X, y, 1.0, 1.0, order=4)(0, model)
+    assert model.training
+
+
+def test_evaluate_matches_oracle_and_batches_do_not_matter():
+    X, y, model = _setup("tanh_mlp", n=50)
+    with torch.no_grad():
+        f = model(X)
+    loss, err = evaluate(model, X, y, "logistic", batch_size=7)
+    assert loss == pytest.approx(float(_logistic_loss(f, y)), rel=1e-13)
+    assert err == pytest.approx(float(((f > 0).to(DT) != y).to(DT).mean()), abs=1e-15)
+    assert (loss, err) == pytest.approx(evaluate(model, X, y, "logistic"), rel=1e-13)
+    sq_loss, sq_err = evaluate(model, X, y, "squared")
+    assert math.isnan(sq_err)
+    assert sq_loss == pytest.approx(float((0.5 * f * f - y * f).mean()), rel=1e-13)
+
+
+def test_cross_entropy_training_multi_class():
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]], dtype=DT)
+    y = torch.arange(60) % 3
+    X = centres[y] + 0.5 * torch.randn(60, 2, generator=g, dtype=DT)
+    model = init_from_generator(MLP(2, (16,), activation="tanh", out=3), torch.Generator().manual_seed(1)).to(DT)
+    with torch.no_grad():
+        ce0 = float(F.cross_entropy(model(X), y))
+    hist = fit(model, X, y, alpha=0.2, epochs=30, lr=0.5, seed=0, loss="cross_entropy", batch_size=20, progress=False)
+    assert hist.records[0]["train_loss_clean"] == pytest.approx(ce0, rel=1e-13)
+    assert hist.records[-1]["train_loss_clean"] < 0.5 * ce0
+    with torch.no_grad():
+        err = float((model(X).argmax(1) != y).to(DT).mean())
+    assert hist.records[-1]["train_err_clean"] == pytest.approx(err, abs=1e-15) and err < 0.1
+
+
+def test_adam_momentum_and_weight_decay_are_used():
+    X, y, model = _setup()
+    runs = [copy.deepcopy(model) for _ in range(4)]
+    fit(runs[0], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, progress=False)
+    fit(runs[1], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, optimizer="adam", progress=False)
+    fit(runs[2], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, momentum=0.9, progress=False)
+    fit(runs[3], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, weight_decay=0.5, progress=False)
+    for other in runs[1:]:
+        assert (_flat(runs[0]) - _flat(other)).abs().max() > 1e-4
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(epochs=0), ValueError, "epochs must be a positive integer, got 0"),
+        (dict(epochs=True), ValueError, "epochs must be a positive integer, got True"),
+        (dict(epochs=2.0), ValueError, "epochs must be a positive integer, got 2.0"),
+        (dict(lr=0.0), ValueError, "lr must be > 0, got 0.0"),
+        (dict(lr=float("nan")), ValueError, "lr must be > 0, got nan"),
+        (dict(loss="hinge"), ValueError, r"unknown loss 'hinge'; choose one of \['logistic', 'squared', 'poisson', 'cross_entropy'\]"),
+        (dict(batch_size=0), ValueError, r"batch_size must lie in \[1, 40\] or be None"),
+        (dict(batch_size=41), ValueError, r"batch_size must lie in \[1, 40\] or be None"),
+        (dict(optimizer="rmsprop"), ValueError, "unknown optimizer 'rmsprop'; choose 'sgd' or 'adam'"),
+        (dict(alpha=-1.0), ValueError, "alpha must be a finite number >= 0"),
+        (dict(alpha=1.0, beta=0.0), ValueError, "beta must be > 0 when alpha > 0"),
+        (dict(alpha=True), TypeError, "alpha must be a number, got bool"),
+    ],
+)
+def test_fit_errors(kwargs, exc, match):
+    X, y, model = _setup()
+    args = dict(alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False)
+    args.update(kwargs)
+    before = _flat(model).clone()
+    with pytest.raises(exc, match=match):
+        fit(model, X, y, **args)
+    assert torch.equal(_flat(model), before)  # refused before touching the model
+
+
+@pytest.mark.parametrize("hook", [TaylorHook, MixupLossHook])
+def test_hooks_reject_bad_every(hook):
+    X, y, _ = _setup()
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        hook(X, y, 1.0, 1.0, every=0)
+
+
+def test_fit_rejects_mismatched_data():
+    X, y, model = _setup()
+    with pytest.raises(ValueError, match="X and y disagree on the number of examples: 40 vs 39"):
+        fit(model, X, y[:-1], alpha=0.0, epochs=1, lr=0.1, seed=0, progress=False)
