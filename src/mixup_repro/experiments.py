@@ -191,6 +191,8 @@ def book_values(result: Result) -> dict[str, float | str]:
         "r3_tanh_final": float(m["tanh_mlp"]["final_R3"]),
         "remainder_rel_final_logistic": float(m["logistic"]["final_rel_gap"]),
         "verdict_identity": str(claims["Lemma 3.1 (identity)"]["verdict"]),
+        "verdict_fig2": str(claims["Figure 2"]["verdict"]),
+        "fig2_max_rel_gap": float(max(m[k]["max_rel_gap_along_training"] for k in LEMMA31_MODELS)),
     }
 
 
