@@ -186,7 +186,7 @@ def taylor_terms(
             tr = per_probe(X, V).sum(dim=1) if V.shape[0] else torch.zeros_like(f)
             out["R3"] = float(m2 / 2 * (resid * (tr + q_mean)).mean())
         else:
-            z = torch.randint(0, 2, (n_probes, n), generator=generator).to(X.dtype) * 2 - 1
+            z = (torch.randint(0, 2, (n_probes, n), generator=generator) * 2 - 1).to(X.device, X.dtype)
             V = z @ Xc / n**0.5  # E[v v^T] = Sigma for Rademacher z
             quads = per_probe(X, V)  # (n, n_probes)
             r3_k = m2 / 2 * (resid[:, None] * (quads + q_mean[:, None])).mean(dim=0)
@@ -218,7 +218,7 @@ def _pairs_loss(
     Q = lam.numel()
     rows = max(1, max_points // (n * Q))
     y_ = y.to(X.dtype)
-    total = torch.zeros((), dtype=torch.float64)
+    total = torch.zeros((), dtype=torch.float64, device=X.device)
     with _EvalMode(model), torch.no_grad():
         for start in range(0, n, rows):
             xi, yi = X[start : start + rows], y_[start : start + rows]
@@ -301,10 +301,10 @@ def mixup_loss_mc(
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
     n = X.shape[0]
-    i = torch.as_tensor(generator.integers(0, n, n_samples))
-    j = torch.as_tensor(generator.integers(0, n, n_samples))
+    i = torch.as_tensor(generator.integers(0, n, n_samples), device=X.device)
+    j = torch.as_tensor(generator.integers(0, n, n_samples), device=X.device)
     lam_np = np.ones(n_samples) if alpha == 0 else generator.beta(alpha, beta, n_samples)
-    lam = torch.as_tensor(lam_np, dtype=X.dtype)
+    lam = torch.as_tensor(lam_np, dtype=X.dtype, device=X.device)
     y_ = y.to(X.dtype)
     with _EvalMode(model), torch.no_grad():
         f = model(lam[:, None] * X[i] + (1 - lam[:, None]) * X[j]).reshape(-1)
