@@ -103,12 +103,16 @@ def _git(args: list[str], cwd: Path) -> str | None:
 
 
 def _git_state() -> tuple[str, bool | str]:
-    """(commit, dirty) of the checkout holding this package; ("unknown", "unknown") outside one."""
+    """(commit, dirty) of the checkout holding this package; ("unknown", "unknown") outside one.
+
+    The executed notebooks under ``book/`` are outputs (papermill rewrites them while a run is in
+    progress), so they do not make the checkout dirty.
+    """
     here = Path(__file__).resolve().parent
     commit = _git(["rev-parse", "HEAD"], here)
     if not commit:
         return "unknown", "unknown"
-    status = _git(["status", "--porcelain", "--untracked-files=no"], here)
+    status = _git(["status", "--porcelain", "--untracked-files=no", "--", ":/", ":(exclude,top)book/**/*.ipynb"], here)
     return commit, "unknown" if status is None else bool(status)
 
 
