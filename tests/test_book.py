@@ -166,3 +166,66 @@ def test_glued_numbers_appear(theory_dom: str, notebook_dom: str) -> None:
     assert len(not_numbers) == VERDICT_KEYS and set(not_numbers) <= {"PASS", "FAIL"}, f"glued values: {pasted}"
     for dom in (theory_dom, notebook_dom):
         assert not re.search(r"glue[^<]{0,120}(error|warning|not found|failed)", dom, re.IGNORECASE)
+
+
+# --- Quality gates over every page of the table of contents -------------------------------------------
+
+SCREENSHOT_DIR = REPO / "_build" / "screenshots"
+"""Where the browser test writes one screenshot per page, for people to look at."""
+CONSOLE_ERRORS = re.compile(r"Uncaught|Failed to load resource|ERR_FILE_NOT_FOUND|Refused to", re.IGNORECASE)
+
+
+def _toc_pages() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        pages += [chapter["file"] for chapter in part.get("chapters", [])]
+    return pages
+
+
+def _browse(page: Path) -> tuple[str, list[str]]:
+    """The rendered DOM and the browser console lines of one page."""
+    browser = _chromium()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        proc = subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+             "--dump-dom", page.as_uri()],
+            capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S,
+        )
+    assert proc.returncode == 0, f"chromium failed on {page}: {proc.stderr[-2000:]}"
+    console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+    return proc.stdout, console
+
+
+def _screenshot(page: Path, out: Path) -> None:
+    browser = _chromium()
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        subprocess.run(
+            [browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={out}", "--window-size=1280,1600",
+             "--hide-scrollbars", page.as_uri()],
+            capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S,
+        )
+
+
+@pytest.mark.parametrize("doc", _toc_pages())
+def test_every_page_renders_cleanly_in_the_browser(html_dir: Path, doc: str) -> None:
+    page = html_dir / f"{doc}.html"
+    assert page.exists(), f"{doc} is in _toc.yml but was not built"
+    dom, console = _browse(page)
+    assert "<main" in dom and "<h1" in dom, f"{doc}: no rendered main content"
+    errors = [line for line in console if CONSOLE_ERRORS.search(line)]
+    assert not errors, f"{doc}: JavaScript console errors:\n" + "\n".join(errors)
+    if 'class="math' in page.read_text():
+        assert dom.count("<mjx-container") > 0, f"{doc}: math present but not typeset (MathJax offline?)"
+    for src in re.findall(r'<img[^>]+src="([^"]+)"', dom):
+        if src.startswith("data:"):
+            continue
+        assert not urlparse(src).scheme.startswith("http"), f"{doc}: remote image {src}"
+        target = Path(unquote(urlparse(src).path)) if src.startswith("file:") else (page.parent / unquote(src))
+        assert target.exists(), f"{doc}: image {src} does not load"
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT_DIR / f"{doc.replace('/', '__')}.png"
+    _screenshot(page, shot)
+    assert shot.exists() and shot.stat().st_size > 10_000, f"{doc}: no screenshot written to {shot}"

@@ -21,7 +21,7 @@ from .config import ConfigError
 from .results import ENV_VAR, CorruptResultError, load_result, results_dir, write_json_atomic
 
 __all__ = ["NOTEBOOKS", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
-           "reproduce", "jupyter_book_build"]
+           "provenance_table", "reproduce", "jupyter_book_build"]
 
 NOTEBOOKS: dict[str, Path] = {
     "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
@@ -29,6 +29,8 @@ NOTEBOOKS: dict[str, Path] = {
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 
 PARAMS_DIR = Path("notebooks/params")
+RUNS_TABLE = Path("book/_generated/runs.md")
+"""The provenance table of every saved run, written by ``reproduce`` and included by the book."""
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -130,10 +132,12 @@ def jupyter_book_build(root: str | Path = Path(".")) -> None:
         raise RuntimeError(f"the book build failed ({' '.join(cmd[1:])}); its warnings are printed above")
 
 
-def claims_summary(profile: str = "cpu", *, root: str | Path = Path(".")) -> tuple[list[str], dict[str, int]]:
+def claims_summary(profile: str = "cpu", *, root: str | Path = Path("."),
+                   detail: bool = True) -> tuple[list[str], dict[str, int]]:
     """One line per claim of every notebook's saved result for ``profile``, and the count per verdict.
 
     The result of a notebook is ``results_dir()/<name>/<config_hash>`` for the profile's config.
+    ``detail=False`` leaves out the numbers behind each verdict (a one-screen summary).
     """
     _use_root_results(Path(root))
     lines, counts = [], {"PASS": 0, "FAIL": 0, "INFO": 0, "MISSING": 0}
@@ -147,10 +151,52 @@ def claims_summary(profile: str = "cpu", *, root: str | Path = Path(".")) -> tup
             counts["MISSING"] += 1
             continue
         for c in claims:
-            detail = f" ({c['detail']})" if c.get("detail") else ""
-            lines.append(f"[{c['verdict']}] {c['id']}  {c['claim']}{detail}")
+            extra = f" ({c['detail']})" if detail and c.get("detail") else ""
+            lines.append(f"[{c['verdict']}] {c['id']:<26} {c['claim']}{extra}")
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
     return lines, counts
+
+
+def _profile_of(name: str, digest: str, root: Path) -> str:
+    for profile in config.PROFILES:
+        try:
+            if resolve_config(name, profile, root=root).config_hash() == digest:
+                return profile
+        except ConfigError:
+            continue
+    return "custom"
+
+
+def provenance_table(root: str | Path = Path(".")) -> str:
+    """A Markdown table of every saved run of the registered notebooks, read from their provenance.
+
+    One row per result directory: notebook, profile (matched by config hash; ``custom`` for runs with
+    overrides), wall time, device, threads, platform, commit and date. Corrupt results are skipped.
+    """
+    root = Path(root).resolve()
+    _use_root_results(root)
+    rows = []
+    for name in NOTEBOOKS:
+        base = results_dir() / name
+        for path in sorted(base.iterdir()) if base.is_dir() else []:
+            try:
+                res = load_result(path)
+            except (FileNotFoundError, CorruptResultError, OSError):
+                continue
+            m = res.meta
+            commit = str(m.get("git_commit", "unknown"))[:10] + ("+" if m.get("git_dirty") is True else "")
+            platform = str(m.get("platform", "?")).split("-with-")[0]
+            rows.append((name, _profile_of(name, path.name, root), f"{float(m.get('wall_time_s', float('nan'))):.1f}",
+                         str(m.get("device", "?")), str(m.get("torch_threads", "?")), platform,
+                         f"`{path.name}`", f"`{commit}`", str(m.get("timestamp_utc", "?"))[:10]))
+    order = {p: k for k, p in enumerate((*config.PROFILES, "custom"))}
+    rows.sort(key=lambda r: (list(NOTEBOOKS).index(r[0]), order[r[1]], r[-1]))
+    head = ("notebook", "profile", "wall time (s)", "device", "threads", "platform", "config hash", "commit", "date")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if not rows:
+        lines.append("| (no saved runs) |" + " |" * (len(head) - 1))
+    return "\n".join(lines) + "\n"
 
 
 def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bool = True,
@@ -170,6 +216,11 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         runs.append({"notebook": name, "output": os.path.relpath(out, root),
                      "config_hash": resolve_config(name, profile, root=root).config_hash(),
                      "wall_time_s": round(time.perf_counter() - t0, 1)})
+    table = root / RUNS_TABLE
+    table.parent.mkdir(parents=True, exist_ok=True)
+    tmp = table.with_suffix(".tmp")
+    tmp.write_text(provenance_table(root))
+    os.replace(tmp, table)
     book_s = None
     if build_book and profile == "cpu":
         t0 = time.perf_counter()
@@ -177,7 +228,7 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         book_s = round(time.perf_counter() - t0, 1)
     elif build_book:
         print(f"book not built: it renders the cpu reference run, not profile '{profile}'")
-    lines, counts = claims_summary(profile, root=root)
+    lines, counts = claims_summary(profile, root=root, detail=False)
     summary = {"profile": profile, "notebooks": runs, "book_build_s": book_s,
                "total_s": round(time.perf_counter() - t_start, 1), "claims": counts}
     write_json_atomic(results_dir() / "reproduce_summary.json", summary)
@@ -191,4 +242,5 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
     print("claims:")
     print("\n".join(f"  {line}" for line in lines) or "  (none recorded)")
     print("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+    print("  the numbers behind each verdict: mixup-repro summary; the book explains them")
     return summary
