@@ -207,3 +207,16 @@ def test_register_refuses_unsupported_field_type():
             NAME: ClassVar[str] = "bad_notebook"
             x: complex = config.param(1j, help="h")
     assert "bad_notebook" not in config.REGISTRY
+
+
+def test_profile_of_names_the_profile_a_config_came_from(tmp_path):
+    from mixup_repro.config import load_profile, profile_of
+
+    root = Path(__file__).resolve().parents[1]
+    params = root / "notebooks" / "params"
+    for profile in ("smoke", "cpu", "paper"):
+        cfg = load_profile(profile, "lemma31_fig2", params)
+        assert profile_of("lemma31_fig2", cfg.to_dict(), start=root) == profile
+    changed = load_profile("cpu", "lemma31_fig2", params).to_dict() | {"epochs": 7}
+    assert profile_of("lemma31_fig2", changed, start=root) == "custom"
+    assert profile_of("lemma31_fig2", changed, start=tmp_path) == "unknown"

@@ -30,6 +30,7 @@ __all__ = [
     "register",
     "REGISTRY",
     "PROFILES",
+    "profile_of",
     "get_schema",
     "from_namespace",
     "load_profile",
@@ -282,6 +283,31 @@ def load_profile(profile: str, name: str, params_dir: str | Path = Path("noteboo
         raise ConfigError(f"profile '{profile}' ({path}) lacks parameters {', '.join(missing)} for notebook "
                           f"'{name}'; profiles list every parameter explicitly, so add them")
     return cfg
+
+
+def profile_of(name: str, config: Mapping[str, Any], start: str | Path | None = None) -> str:
+    """The profile whose parameters for notebook ``name`` equal ``config``: ``smoke``, ``cpu``, ``paper``,
+    or ``custom`` (overridden parameters), or ``unknown`` outside a checkout.
+
+    The profile files are looked up in ``notebooks/params`` at or above ``start`` (default: cwd).
+    """
+    start = Path(start or Path.cwd()).resolve()
+    params_dir = next((d / "notebooks" / "params" for d in (start, *start.parents)
+                       if (d / "notebooks" / "params").is_dir()), None)
+    if params_dir is None:
+        return "unknown"
+    schema = get_schema(name)
+    try:
+        wanted = schema.from_mapping(dict(config)).config_hash()
+    except ConfigError:
+        return "custom"
+    for profile in PROFILES:
+        try:
+            if load_profile(profile, name, params_dir).config_hash() == wanted:
+                return profile
+        except ConfigError:
+            continue
+    return "custom"
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from .results import Result, provenance, save_result
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
 from .train import MixupLossHook, TaylorHook, fit
 
-__all__ = ["LEMMA31_MODELS", "FIG2_RTOL", "IDENTITY_TOL", "run_lemma31", "summarize", "book_values", "provenance_text"]
+__all__ = ["LEMMA31_MODELS", "FIG2_RTOL", "IDENTITY_TOL", "run_lemma31", "summarize", "book_values", "figure_note", "provenance_text"]
 
 #: Models of the Lemma 3.1 / Figure 2 chapter: linear, piecewise-linear and smooth.
 LEMMA31_MODELS = ("logistic", "relu_mlp", "tanh_mlp")
@@ -124,6 +124,8 @@ def _lemma31_claims(cfg: Lemma31Config, per_model: dict[str, dict], arrays: dict
     claims = [{
         "id": "Lemma 3.1 (identity)",
         "claim": "mixup loss with mixed labels under Beta(alpha, beta) = unmixed labels under D~_lam",
+        "paper": "the mixup loss equals the loss with unmixed labels, lambda from the tilted mixture and a partner "
+                 "drawn from the data (step 1 of the proof of Lemma 3.1; recalled, derived here)",
         "verdict": "PASS" if id_gap <= IDENTITY_TOL else "FAIL",
         "detail": f"max |difference| {id_gap:.1e} on the smooth models (tolerance {IDENTITY_TOL:.0e}); "
                   f"ReLU MLP {per_model['relu_mlp']['identity_gap']:.1e} (quadrature across kinks)",
@@ -133,6 +135,7 @@ def _lemma31_claims(cfg: Lemma31Config, per_model: dict[str, dict], arrays: dict
     claims.append({
         "id": "Lemma 3.1 (R3)",
         "claim": "R3 = 0 for linear and piecewise-linear models, not for tanh",
+        "paper": "R3 penalises the input curvature of f (Lemma 3.1), so it vanishes when the input Hessian does",
         "verdict": "PASS" if r3_pl <= R3_ZERO_TOL and r3_tanh > R3_ZERO_TOL else "FAIL",
         "detail": f"max |R3| logistic/ReLU {r3_pl:.1e}, tanh final |R3| {r3_tanh:.2e}",
     })
@@ -144,6 +147,8 @@ def _lemma31_claims(cfg: Lemma31Config, per_model: dict[str, dict], arrays: dict
     claims.append({
         "id": "Figure 2",
         "claim": f"L_std + R1 + R2 + R3 tracks the exact mixup loss along training (within {FIG2_RTOL:.0%})",
+        "paper": "Figure 2: on two-moons the exact and the approximate mixup loss nearly coincide during training "
+                 "(wording recalled; the paper's models and hyper-parameters are unknown)",
         "verdict": "PASS" if n_ok == len(gaps) else "FAIL",
         "detail": f"max relative gap at alpha = {cfg.alpha:g}: " + ", ".join(f"{m} {g:.1%}" for m, g in gaps.items())
                   + f"; final models at alpha = {cfg.alpha_grid[k0]:g}: "
@@ -157,6 +162,7 @@ def _lemma31_claims(cfg: Lemma31Config, per_model: dict[str, dict], arrays: dict
     claims.append({
         "id": "Lemma 3.1 (weight scale)",
         "claim": "the quadratic approximation underestimates more as the weights grow (logit scale >= 1)",
+        "paper": "not stated: the lemma gives the remainder as o((1 - lam)^2) with no rate",
         "verdict": "PASS" if grows == 1.0 and len(big_scales) > 1 else "FAIL",
         "detail": f"remainder increases at {grows:.0%} of scale steps; at scale {cfg.scale_grid[-1]:g} it misses "
                   + ", ".join(f"{m} {v:.0%}" for m, v in missed.items()) + " of L_mix",
@@ -166,6 +172,7 @@ def _lemma31_claims(cfg: Lemma31Config, per_model: dict[str, dict], arrays: dict
     claims.append({
         "id": "Lemma 3.1 (alpha)",
         "claim": "as alpha -> 0 the remainder vanishes, but not relative to the regularizer",
+        "paper": "not stated: the lemma gives the remainder as o((1 - lam)^2) with no rate",
         "verdict": "INFO",
         "detail": f"share of L_mix - L_std missed at alpha = {cfg.alpha_grid[0]:g} / {cfg.alpha_grid[-1]:g}: "
                   + ", ".join(f"{m} {v[0]:.0%} / {v[-1]:.0%}" for m, v in frac.items()),
@@ -194,6 +201,29 @@ def book_values(result: Result) -> dict[str, float | str]:
         "verdict_fig2": str(claims["Figure 2"]["verdict"]),
         "fig2_max_rel_gap": float(max(m[k]["max_rel_gap_along_training"] for k in LEMMA31_MODELS)),
     }
+
+
+def figure_note(result: Result, claim_id: str) -> str:
+    """Three lines to print under a figure: the paper's claim, our verdict with its numbers, and the run.
+
+    The run line (profile, seeds, config hash, commit, device, wall time) is read from the saved
+    provenance, never typed by hand.
+    """
+    from .config import profile_of
+    from .results import config_hash
+
+    claims = {c["id"]: c for c in result.metrics.get("claims", [])}
+    if claim_id not in claims:
+        raise KeyError(f"no claim {claim_id!r} in this result; claims: {', '.join(claims)}")
+    c, m = claims[claim_id], result.meta
+    commit = str(m.get("git_commit", "unknown"))[:10] + ("+" if m.get("git_dirty") is True else "")
+    return "\n".join([
+        f"Paper: {c.get('paper', 'not stated')}",
+        f"Ours:  [{c['verdict']}] {c['claim']}: {c.get('detail', '')}",
+        f"Run:   profile {profile_of(result.name, result.config)}, seeds {m.get('seeds')}, "
+        f"config {config_hash(result.config, name=result.name)}, commit {commit}, "
+        f"device {m.get('device')} ({m.get('torch_threads')} threads), {float(m.get('wall_time_s', 0)):.0f} s",
+    ])
 
 
 def provenance_text(result: Result) -> str:
