@@ -192,6 +192,12 @@ def book_values(result: Result) -> dict[str, float | str]:
     """Plain Python values that the book glues into its theory pages (keys are the glue names)."""
     m = result.metrics["models"]
     claims = {c["id"]: c for c in result.metrics["claims"]}
+    a = result.arrays
+    # Share of the mixup regularizer L_mix - L_std that the expansion misses, over models and the alpha grid,
+    # and the share of L_mix it misses at the largest logit scale.
+    shares = np.concatenate([(a[f"{k}.alpha_exact"] - a[f"{k}.alpha_approx"]) / (a[f"{k}.alpha_exact"] - a[f"{k}.alpha_standard"])
+                             for k in LEMMA31_MODELS])
+    scale_missed = [(a[f"{k}.scale_exact"][-1] - a[f"{k}.scale_approx"][-1]) / a[f"{k}.scale_exact"][-1] for k in LEMMA31_MODELS]
     return {
         "identity_gap": float(max(m[k]["identity_gap"] for k in ("logistic", "tanh_mlp"))),
         "r3_max_abs_relu": float(m["relu_mlp"]["max_abs_R3"]),
@@ -200,6 +206,10 @@ def book_values(result: Result) -> dict[str, float | str]:
         "verdict_identity": str(claims["Lemma 3.1 (identity)"]["verdict"]),
         "verdict_fig2": str(claims["Figure 2"]["verdict"]),
         "fig2_max_rel_gap": float(max(m[k]["max_rel_gap_along_training"] for k in LEMMA31_MODELS)),
+        "share_missed_min": float(min(shares)),
+        "share_missed_max": float(max(shares)),
+        "scale_missed_max": float(max(scale_missed)),
+        "scale_max": float(result.config["scale_grid"][-1]),
     }
 
 
