@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import mixup_repro
-from mixup_repro.checkpoint import (CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
+from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
                                     restore_rng, save_checkpoint)
 from mixup_repro.data import gaussian_mixture
 from mixup_repro.models import build_model
@@ -204,3 +204,12 @@ def test_rng_states_round_trip():
     first = draws()
     restore_rng(state, torch_gen, np_gen)
     assert draws() == first
+
+
+def test_unwritable_checkpoint_directory_fails_before_training(tmp_path):
+    model, X, y, kw = _setup()
+    (tmp_path / "a_file").write_text("")
+    before = _state(model)
+    with pytest.raises(CheckpointError, match="cannot create the directory of checkpoint .*writable place"):
+        fit(model, X, y, **kw, checkpoint_path=tmp_path / "a_file" / "c.ckpt")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -244,8 +244,8 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     init_seed = _derived_seed(cfg.seed, 0)
 
     def train() -> tuple[torch.nn.Module, Any]:
-        model = build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=torch.Generator().manual_seed(init_seed),
-                            dtype=getattr(torch, cfg.dtype))
+        gen = torch.Generator().manual_seed(init_seed)
+        model = build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=gen, dtype=getattr(torch, cfg.dtype))
         hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
                    batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
                    weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
@@ -340,7 +340,8 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     _check_writable(root)
     runs = grid.runs()
     keys = [run_key(cfg) for cfg in runs]
-    status = {k: "skipped" for k, cfg in zip(keys, runs) if _valid_result(result_path(RUN_NAME, _key_config(cfg), root))}
+    status = {k: "skipped" for k, cfg in zip(keys, runs)
+              if _valid_result(result_path(RUN_NAME, _key_config(cfg), root))}
     todo = [(k, cfg) for k, cfg in zip(keys, runs) if k not in status]
     errors: dict[str, str] = {}
     if todo:
@@ -371,8 +372,8 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
                     cluster.close()
     summary = {"name": grid.name, "results_dir": str(root), "n_runs": len(runs),
                "counts": {s: sum(v == s for v in status.values()) for s in ("computed", "skipped", "failed")},
-               "runs": [{"key": k, "status": status[k], "config": cfg.to_dict(), **({"error": errors[k]} if k in errors else {})}
-                        for k, cfg in zip(keys, runs)]}
+               "runs": [{"key": k, "status": status[k], "config": cfg.to_dict(),
+                         **({"error": errors[k]} if k in errors else {})} for k, cfg in zip(keys, runs)]}
     write_json_atomic(root / "sweeps" / f"{grid.name}.json", summary)
     if errors:
         raise SweepError(f"{len(errors)} of {len(runs)} runs failed after retries: "

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointMismatchError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import CheckpointError, CheckpointMismatchError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .losses import GLM_LOSSES, get_loss
 from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
@@ -156,7 +156,8 @@ def fit(
         raise ValueError(f"unknown optimizer {optimizer!r}; choose 'sgd' or 'adam'")
 
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ValueError(f"checkpoint_every must be a positive integer (epochs between checkpoints), got {checkpoint_every!r}")
+        raise ValueError(f"checkpoint_every must be a positive integer (epochs between checkpoints), "
+                         f"got {checkpoint_every!r}")
 
     torch_gen = torch.Generator().manual_seed(seed)
     np_gen = np.random.default_rng(seed)
@@ -168,6 +169,11 @@ def fit(
         fingerprint = _fingerprint(model, X, y, X_test, y_test, alpha=alpha, beta=beta, epochs=epochs, lr=lr,
                                    seed=seed, loss=loss, batch_size=bs, optimizer=optimizer, momentum=momentum,
                                    weight_decay=weight_decay, per_sample_lam=per_sample_lam)
+        try:  # fail before training, not at the first checkpoint
+            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CheckpointError(f"cannot create the directory of checkpoint {checkpoint_path} "
+                                  f"({err.strerror or err}); pass a checkpoint_path in a writable place") from None
         if checkpoint_path.exists():
             ckpt = load_checkpoint(checkpoint_path)  # refuses a corrupt file before anything changes
             if ckpt.get("fingerprint") != fingerprint:
