@@ -86,6 +86,12 @@ class _Threat:
                 raise ValueError(f"clip must be (low, high) with low < high, got {clip}")
             if x.numel() and (x.min() < lo or x.max() > hi):
                 raise ValueError(f"x lies outside the clip range {tuple(clip)}; normalise inside the model")
+            # A larger ball holds the whole box: the "attack" could replace the input by any other input.
+            diameter = (hi - lo) * (1.0 if norm == "linf" else math.sqrt(x[0].numel()))
+            if eps > diameter:
+                raise ValueError(f"eps = {eps} exceeds the {norm} diameter {diameter:g} of the input box "
+                                 f"{tuple(clip)}, so the ball holds every input; for inputs in [0, 1] pick eps in "
+                                 f"[0, 1] (e.g. 8/255 for l_inf), or pass clip=None for unbounded inputs")
         param = next(model.parameters(), None)
         device = param.device if param is not None else x.device
         self.model, self.eps, self.norm, self.clip = model, float(eps), norm, clip

@@ -1,6 +1,6 @@
-"""The ``mixup-repro`` command: list, run, reproduce, summary.
+"""The ``mixup-repro`` command: list, run, reproduce, summary, sweep.
 
-Refused parameters and missing files print one line to stderr and exit 2; a failing notebook exits 1.
+Refused parameters and missing files print one line to stderr and exit 2; a failing notebook or sweep exits 1.
 """
 
 from __future__ import annotations
@@ -45,7 +45,28 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
     summ = sub.add_parser("summary", help="print the claims recorded in the saved results")
     summ.add_argument("--profile", default="cpu", help="parameter profile whose results to read")
+    sw = sub.add_parser("sweep", help="run a grid of training runs on Dask (finished runs are skipped)")
+    sw.add_argument("grid", type=Path, help="grid file, e.g. sweeps/example.yml")
+    sw.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
+                    "(default: start a LocalCluster)")
+    sw.add_argument("--workers", type=int, default=2, metavar="N", help="LocalCluster worker processes (default 2)")
+    sw.add_argument("--results-dir", type=Path, metavar="DIR", help="results directory shared with the workers "
+                    "(default: $MIXUP_REPRO_RESULTS or ./results)")
+    sw.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    from . import sweep
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    grid = sweep.load_grid(args.grid)
+    summary = sweep.run_sweep(grid, results_root=args.results_dir, scheduler=args.scheduler,
+                              n_workers=args.workers, progress=not args.no_progress)
+    counts = ", ".join(f"{v} {k}" for k, v in summary["counts"].items() if v)
+    print(f"sweep {grid.name}: {summary['n_runs']} runs ({counts}); results in {summary['results_dir']}/"
+          f"{sweep.RUN_NAME}, summary in {summary['results_dir']}/sweeps/{grid.name}.json")
 
 
 def _list(verbose: bool) -> None:
@@ -66,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             _list(args.verbose)
             return 0
+        if args.command == "sweep":  # needs no checkout: a grid file and a results directory
+            _sweep(args)
+            return 0
         root = pipeline.find_root()
         if args.command == "run":
             overrides = {key: _parse_value(value) for key, value in args.parameter}
@@ -82,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ResultsDirError) as err:
         print(f"mixup-repro: error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # the book build failed
+    except RuntimeError as err:  # the book build failed, or sweep runs failed after their retries
         print(f"mixup-repro: error: {err}", file=sys.stderr)
         return 1
     except Exception as err:

@@ -118,6 +118,8 @@ class NotebookConfig:
     """Base of all notebook schemas: validation on construction, ``to_dict`` and ``config_hash``."""
 
     NAME: ClassVar[str] = ""
+    KIND: ClassVar[str] = "notebook"
+    """What the schema configures, for error messages (sweep schemas say "sweep grid", "run")."""
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -126,15 +128,20 @@ class NotebookConfig:
     # -- validation -------------------------------------------------------------------------------
     @classmethod
     def _field_types(cls) -> dict[str, Any]:
-        hints = typing.get_type_hints(cls)
-        return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+        # get_type_hints is slow (it evaluates every annotation); sweeps build hundreds of configs.
+        cached = cls.__dict__.get("_field_types_cache")
+        if cached is None:
+            hints = typing.get_type_hints(cls)
+            cached = {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+            setattr(cls, "_field_types_cache", cached)
+        return cached
 
     @classmethod
     def _coerce(cls, name: str, value: Any, source: str) -> Any:
         """Check ``value`` for field ``name`` and return it converted (int -> float, list -> tuple)."""
         tp = cls._field_types()[name]
         spec: _Spec = next(f for f in dataclasses.fields(cls) if f.name == name).metadata["spec"]
-        where = f"parameter '{name}' of notebook '{cls.NAME}'"
+        where = f"parameter '{name}' of {cls.KIND} '{cls.NAME}'"
         fix = f"; fix it in {source} ({spec.help})" if spec.help else f"; fix it in {source}"
         if typing.get_origin(tp) is tuple:
             if not isinstance(value, (list, tuple)):
@@ -180,14 +187,14 @@ class NotebookConfig:
         ``source`` names where the values came from (a file, ``-p`` overrides) for the error message.
         """
         if not isinstance(mapping, Mapping):
-            raise ConfigError(f"parameters for notebook '{cls.NAME}' in {source} must be a mapping of "
+            raise ConfigError(f"parameters for {cls.KIND} '{cls.NAME}' in {source} must be a mapping of "
                               f"name -> value, got {type(mapping).__name__}")
         known = cls.field_names()
         for key in mapping:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ConfigError(f"unknown parameter '{key}' for notebook '{cls.NAME}'{hint}; known "
+                raise ConfigError(f"unknown parameter '{key}' for {cls.KIND} '{cls.NAME}'{hint}; known "
                                   f"parameters: {', '.join(known)}; fix the name in {source}")
         return cls(**{k: cls._coerce(k, v, source) for k, v in mapping.items()})
 

@@ -5,13 +5,21 @@ Each generator is a function of its seed alone and returns float64 tensors by de
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.datasets import make_moons
 
-__all__ = ["Dataset", "two_moons", "gaussian_mixture"]
+from .config import ConfigError
+
+__all__ = ["Dataset", "DataDirError", "check_data_dir", "two_moons", "gaussian_mixture"]
+
+
+class DataDirError(ConfigError):
+    """A data directory is missing, not a directory or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -65,3 +73,22 @@ def gaussian_mixture(
     if centred:
         X = X - X.mean(axis=0)
     return Dataset(torch.as_tensor(X, dtype=dtype), torch.as_tensor(y, dtype=dtype), "gaussian_mixture")
+
+
+def check_data_dir(path: str | Path) -> Path:
+    """``path`` as an absolute directory that exists and can be listed; else :class:`DataDirError`.
+
+    Image datasets read their files from here; the synthetic ones need no directory.
+    """
+    p = Path(path).expanduser()
+    fix = "pass the directory that holds the dataset files (e.g. --data-dir or data_dir in the grid)"
+    if not p.exists():
+        raise DataDirError(f"data directory {p} does not exist; {fix}")
+    if not p.is_dir():
+        raise DataDirError(f"data directory {p} is not a directory (a file?); {fix}")
+    try:
+        os.listdir(p)
+    except OSError as err:
+        raise DataDirError(f"data directory {p} cannot be read ({err.strerror or err}); fix its permissions "
+                           f"or {fix}") from None
+    return p.resolve()

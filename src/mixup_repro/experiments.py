@@ -14,7 +14,7 @@ import torch
 from .config import Lemma31Config
 from .data import two_moons
 from .models import Scaled, build_model
-from .results import Result, provenance, save_result
+from .results import Result, cached, provenance, save_result
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
 from .train import MixupLossHook, TaylorHook, fit
 
@@ -41,7 +41,7 @@ def _remainder(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: 
     return mixup_loss_exact(model, X, y, alpha, beta, order=order), taylor_approx(terms), terms["standard"]
 
 
-def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True) -> Result:
+def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True, use_cache: bool = False) -> Result:
     """Lemma 3.1 and Figure 2 on centred two-moons.
 
     Trains logistic regression, a ReLU MLP and a tanh MLP with mixup (full batch, SGD) and records,
@@ -50,7 +50,13 @@ def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True)
     (mixed labels under Beta(alpha, beta) vs unmixed labels under D~_lam, quadrature of twice the
     order), and the remainder L_mix - (L_std + R1 + R2 + R3) over ``cfg.alpha_grid`` (alpha = beta)
     and over logit scales ``cfg.scale_grid`` (the model's output multiplied by s).
+
+    With ``use_cache`` a saved run of the same config, package version and library source is loaded
+    instead (see :func:`mixup_repro.results.cached`); a corrupt one is recomputed. The result is then
+    always saved.
     """
+    if use_cache:
+        return cached(cfg.NAME, cfg.to_dict(), lambda: run_lemma31(cfg, progress=progress, save=False))
     start = time.perf_counter()
     dtype = getattr(torch, cfg.dtype)
     ds = two_moons(cfg.n_samples, cfg.noise, cfg.data_seed, dtype=dtype)

@@ -10,9 +10,11 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "LogisticRegression", "MLP", "Scaled", "init_from_generator", "build_model"]
+__all__ = ["ACTIVATIONS", "MODELS", "LogisticRegression", "MLP", "Scaled", "init_from_generator", "build_model"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
+MODELS = ("logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias")
+"""The names ``build_model`` accepts."""
 
 
 def init_from_generator(module: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -101,7 +103,5 @@ def build_model(
     elif name == "relu_mlp_nobias":
         model = MLP(d, (hidden,), activation="relu", bias=False)
     else:
-        raise ValueError(
-            f"unknown model {name!r}; choose one of logistic, relu_mlp, tanh_mlp, softplus_mlp, relu_mlp_nobias"
-        )
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return init_from_generator(model, generator).to(dtype)

@@ -7,6 +7,9 @@ A run of notebook ``name`` with config hash ``h`` lives in ``<results_dir>/<name
     MANIFEST.json   sha256 of the four files above, written last
 
 ``metrics["claims"]`` (optional) is a list of ``{"id", "claim", "verdict": PASS|FAIL|INFO, "detail"}``.
+
+``cached`` reuses a saved run when its config, the library version and the sha256 of the library's
+source files are unchanged, and recomputes a missing, stale or corrupt one.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from functools import lru_cache
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -37,6 +42,8 @@ __all__ = [
     "save_result",
     "load_result",
     "write_json_atomic",
+    "source_fingerprint",
+    "cached",
 ]
 
 ENV_VAR = "MIXUP_REPRO_RESULTS"
@@ -116,6 +123,19 @@ def _git_state() -> tuple[str, bool | str]:
     return commit, "unknown" if status is None else bool(status)
 
 
+@lru_cache(maxsize=1)
+def source_fingerprint() -> str:
+    """12 hex chars of the sha256 over the library's own ``*.py`` files (names and contents).
+
+    It changes with any edit of the code, also between releases, so a cache keyed on it never serves a
+    result that the current code would not produce.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def provenance(*, seeds: Mapping[str, int] | list[int] | int, wall_time_s: float, device: str) -> dict:
     """The meta record of a run: versions, git commit (+ dirty flag), platform, threads, seeds, wall time."""
     from . import __version__
@@ -129,6 +149,7 @@ def provenance(*, seeds: Mapping[str, int] | list[int] | int, wall_time_s: float
     commit, dirty = _git_state()
     return {
         "mixup_repro_version": __version__,
+        "library_source_sha256": source_fingerprint(),
         "git_commit": commit,
         "git_dirty": dirty,
         "python": platform.python_version(),
@@ -271,3 +292,41 @@ def load_result(path: str | Path) -> Result:
         arrays = {k: npz[k] for k in npz.files}
     return Result(name=manifest.get("name", path.parent.name), config=json.loads(data["config.json"]),
                   metrics=json.loads(data["metrics.json"]), arrays=arrays, meta=json.loads(data["meta.json"]))
+
+
+def cached(name: str, config: Mapping[str, Any], compute: Callable[[], Result], root: str | Path | None = None) -> Result:
+    """The saved run of ``name`` with ``config`` if it is valid and current, else ``compute()`` saved.
+
+    Current means: the same resolved config, package version and library source fingerprint (see
+    :func:`source_fingerprint`) as this process. A corrupt result (checksum mismatch, missing file) is
+    recomputed with a warning, never trusted. ``compute`` must return a :class:`Result` of that config.
+    """
+    config = dict(config)
+    path = result_path(name, config, root)
+    try:
+        old = load_result(path)
+    except FileNotFoundError:
+        old = None
+    except CorruptResultError as err:
+        warnings.warn(f"recomputing a corrupt cached result: {err}", stacklevel=2)
+        old = None
+    if old is not None and _is_current(old, config):
+        return old
+    result = compute()
+    if result.name != name or _canonical_json(_config_dict(result)) != _canonical_json(config):
+        raise ValueError(f"cached({name!r}, ...): compute() returned a result of another run "
+                         f"({result.name!r}, config hash {config_hash(_config_dict(result), result.name)})")
+    save_result(result, root)
+    return result
+
+
+def _config_dict(result: Result) -> dict:
+    return result.config.to_dict() if hasattr(result.config, "to_dict") else dict(result.config)
+
+
+def _is_current(result: Result, config: Mapping[str, Any]) -> bool:
+    from . import __version__
+
+    return (_canonical_json(result.config) == _canonical_json(config)
+            and result.meta.get("mixup_repro_version") == __version__
+            and result.meta.get("library_source_sha256") == source_fingerprint())

@@ -8,13 +8,17 @@ reports as "train accuracy".
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Protocol
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from .checkpoint import CheckpointError, CheckpointMismatchError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from .losses import GLM_LOSSES, get_loss
 from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
@@ -47,6 +51,8 @@ class History:
     """Per-epoch records (dicts with the same keys where a metric was measured)."""
 
     records: list[dict[str, float]] = field(default_factory=list)
+    resumed_from: int = 0
+    """The epoch of the checkpoint this run resumed from (0: trained from scratch)."""
 
     def column(self, key: str) -> np.ndarray:
         """Values of ``key`` over the epochs where it was recorded (NaN elsewhere)."""
@@ -118,6 +124,8 @@ def fit(
     lr_schedule: str = "constant",
     autocast_dtype: torch.dtype | None = None,
     eval_batch_size: int = 4096,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 1,
 ) -> History:
     """Train ``model`` in place with ERM (``alpha = 0``) or mixup (``lam ~ Beta(alpha, beta)``).
 
@@ -141,6 +149,12 @@ def fit(
         autocast_dtype: e.g. ``torch.bfloat16`` for mixed precision on a GPU (forward passes of the
             training steps only; evaluation stays in the model's dtype). None: off.
         eval_batch_size: batch size of the per-epoch clean evaluations.
+        checkpoint_path: if given, a checkpoint (model, optimizer, every RNG state, history) is written
+            there atomically every ``checkpoint_every`` epochs and after the last one. If the file exists,
+            training resumes from it; on CPU the result is bitwise that of an uninterrupted run. A
+            checkpoint of another run (different data, initial weights or hyper-parameters) raises
+            ``CheckpointMismatchError``, a corrupt one ``CorruptCheckpointError``. Hooks are not re-run for
+            the restored epochs, so they must not carry state from one epoch to the next.
 
     Returns:
         the :class:`History`; epoch 0 is the model before training.
@@ -174,10 +188,48 @@ def fit(
         raise ValueError(f"unknown optimizer {optimizer!r}; choose 'sgd' or 'adam'")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if lr_schedule == "cosine" else None
 
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive integer (epochs between checkpoints), "
+                         f"got {checkpoint_every!r}")
+
     torch_gen = torch.Generator().manual_seed(seed)
     np_gen = np.random.default_rng(seed)
     history = History()
     hooks = list(hooks)
+    start = 0
+    if checkpoint_path is not None:
+        checkpoint_path = Path(checkpoint_path)
+        fingerprint = _fingerprint(model, X, y, X_test, y_test, alpha=alpha, beta=beta, epochs=epochs, lr=lr,
+                                   seed=seed, loss=loss, batch_size=bs, optimizer=optimizer, momentum=momentum,
+                                   weight_decay=weight_decay, per_sample_lam=per_sample_lam,
+                                   lr_schedule=lr_schedule)
+        try:  # fail before training, not at the first checkpoint
+            checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise CheckpointError(f"cannot create the directory of checkpoint {checkpoint_path} "
+                                  f"({err.strerror or err}); pass a checkpoint_path in a writable place") from None
+        if checkpoint_path.exists():
+            ckpt = load_checkpoint(checkpoint_path)  # refuses a corrupt file before anything changes
+            if ckpt.get("fingerprint") != fingerprint:
+                raise CheckpointMismatchError(
+                    f"checkpoint {checkpoint_path} was written by a different run (fingerprint "
+                    f"{ckpt.get('fingerprint')!r}, this run {fingerprint!r}: other data, initial weights or "
+                    f"hyper-parameters); delete it or pass another checkpoint_path")
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            if sched is not None:
+                sched.load_state_dict(ckpt["scheduler"])
+            restore_rng(ckpt["rng"], torch_gen, np_gen)
+            history.records = json.loads(ckpt["history"])
+            start = history.resumed_from = int(ckpt["epoch"])
+
+    def checkpoint(epoch: int) -> None:
+        save_checkpoint(checkpoint_path, {
+            "fingerprint": fingerprint, "epoch": epoch, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "rng": capture_rng(torch_gen, np_gen),
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "history": json.dumps(history.records, default=float),
+        })
 
     def record(epoch: int, mixup_loss: float) -> dict[str, float]:
         rec: dict[str, float] = {"epoch": epoch}
@@ -191,9 +243,11 @@ def fit(
         history.records.append(rec)
         return rec
 
-    record(0, float("nan"))
+    if start == 0:
+        record(0, float("nan"))
     desc = progress if isinstance(progress, str) else ("mixup" if not is_erm(alpha) else "ERM")
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=1.0)
+    bar = tqdm(range(start + 1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=1.0,
+               initial=start, total=epochs)
     model.train()
     for epoch in bar:
         order = torch.randperm(n, generator=torch_gen) if bs < n else torch.arange(n)
@@ -223,8 +277,23 @@ def fit(
             sched.step()
         rec = record(epoch, total / seen)
         bar.set_postfix(train_loss_clean=f"{rec['train_loss_clean']:.4f}", refresh=False)
+        if checkpoint_path is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
+            checkpoint(epoch)
     model.eval()
     return history
+
+
+def _fingerprint(model: torch.nn.Module, *tensors: torch.Tensor | None, **hyper) -> str:
+    """sha256 (16 hex) of the initial weights, the data and the hyper-parameters: what a checkpoint must match."""
+    h = hashlib.sha256(json.dumps(hyper, sort_keys=True).encode())
+    for t in (*model.state_dict().values(), *tensors):
+        if t is None:
+            h.update(b"none")
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def _check_every(every: int) -> int:

@@ -1,0 +1,382 @@
+"""Sweeps: a grid of independent training runs (seeds x alpha x dataset x model x method) run on Dask.
+
+A grid file (YAML) -> :class:`SweepGrid` (strict) -> one :class:`TrainRunConfig` per run -> :func:`run_one`
+on a Dask worker -> one saved :class:`~mixup_repro.results.Result` per run in
+``<results>/sweep_run/<key>/``. The key hashes the resolved run config and the package version, so a run
+that already has a valid result is skipped and a corrupt one is recomputed. Each run checkpoints into
+``<results>/sweep_run/.checkpoints/<key>.ckpt``: a task retried after its worker died resumes there.
+The results directory must be shared by the client and every worker (a network filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Mapping
+
+import numpy as np
+import yaml
+
+from .config import ConfigError, NotebookConfig, param
+from .data import check_data_dir
+from .results import (CorruptResultError, Result, _ensure_dir, config_hash, load_result, provenance,
+                      result_path, results_dir, save_result, write_json_atomic)
+
+__all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
+           "load_grid", "run_key", "run_one", "run_sweep"]
+
+RUN_NAME = "sweep_run"
+SYNTHETIC_DATASETS = ("two_moons", "gaussian_mixture")
+METHODS = ("erm", "mixup")
+_AXES = {"seeds": "seed", "alpha": "alpha", "dataset": "dataset", "model": "model", "method": "method"}
+
+
+class SweepError(RuntimeError):
+    """Some runs of a sweep failed after their retries; the message lists them."""
+
+
+def _known_models() -> tuple[str, ...]:
+    from .models import MODELS
+
+    return MODELS
+
+
+@dataclass(frozen=True)
+class TrainRunConfig(NotebookConfig):
+    """One training run of a sweep: data, model, ERM or mixup, optimisation. Validated on construction."""
+
+    NAME: ClassVar[str] = RUN_NAME
+    KIND: ClassVar[str] = "run"
+
+    dataset: str = param("two_moons", help="two_moons or gaussian_mixture")
+    model: str = param("logistic", help="logistic, relu_mlp, tanh_mlp, softplus_mlp or relu_mlp_nobias")
+    method: str = param("mixup", choices=METHODS, help="erm (alpha = 0) or mixup (alpha > 0)")
+    alpha: float = param(1.0, low=0, high=1024, help="first Beta parameter of lam, 0 for erm, typically 0.1-4")
+    beta: float = param(1.0, low=0, high=1024, help="second Beta parameter of lam, 0 for erm, typically = alpha")
+    seed: int = param(0, low=0, help="seed of model initialisation, batch order and mixing")
+    data_seed: int = param(0, low=0, help="seed of the training sample (the test sample derives from it)")
+    n_samples: int = param(256, low=8, high=10_000_000, help="training points, typically 100-10000")
+    n_test: int = param(1000, low=2, high=10_000_000, help="test points, typically 1000")
+    noise: float = param(0.1, low=0, high=10, help="two_moons noise std (input units), typically 0.05-0.3")
+    d: int = param(2, low=1, high=100_000, help="gaussian_mixture input dimension")
+    separation: float = param(2.0, low=0, high=1000, help="gaussian_mixture distance between the means")
+    hidden: int = param(32, low=1, high=65536, help="MLP hidden width in units, typically 8-512")
+    epochs: int = param(50, low=1, high=100_000, help="training epochs")
+    lr: float = param(0.1, low=0, high=100, low_open=True, help="learning rate, typically 0.01-1")
+    batch_size: int = param(0, low=0, high=10_000_000, help="minibatch size, 0 for full batch")
+    optimizer: str = param("sgd", choices=("sgd", "adam"), help="sgd or adam")
+    momentum: float = param(0.0, low=0, high=1, high_open=True, help="SGD momentum in [0, 1)")
+    weight_decay: float = param(0.0, low=0, high=1, help="L2 weight decay, typically 0-5e-4")
+    per_sample_lam: bool = param(False, help="one lam per example instead of one per batch")
+    dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of the run")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        fix = "; fix it in the grid file"
+        if self.dataset not in SYNTHETIC_DATASETS:
+            # Image datasets join here once mixup_repro.datasets / vision_models exist (see _data).
+            raise ConfigError(f"unknown dataset '{self.dataset}'; known datasets: {', '.join(SYNTHETIC_DATASETS)} "
+                              f"(image datasets are not wired into sweeps yet){fix}")
+        if self.model not in _known_models():
+            raise ConfigError(f"unknown model '{self.model}'; known models: {', '.join(_known_models())}{fix}")
+        if self.method == "erm" and (self.alpha != 0 or self.beta != 0):
+            raise ConfigError(f"method 'erm' trains with alpha = beta = 0, got alpha = {self.alpha:g}, "
+                              f"beta = {self.beta:g}; use method 'mixup' for alpha > 0")
+        if self.method == "mixup" and not (self.alpha > 0 and self.beta > 0):
+            raise ConfigError(f"method 'mixup' needs alpha > 0 and beta > 0, got alpha = {self.alpha:g}, "
+                              f"beta = {self.beta:g}; use method 'erm' for alpha = 0")
+        if self.batch_size > self.n_samples:
+            raise ConfigError(f"batch_size {self.batch_size} exceeds n_samples {self.n_samples}; use 0 for full batch")
+
+
+@dataclass(frozen=True)
+class SweepAxes(NotebookConfig):
+    """The top level of a grid file: its name, the axes, and how runs checkpoint and find their data."""
+
+    NAME: ClassVar[str] = "sweep"
+    KIND: ClassVar[str] = "sweep grid"
+
+    name: str = param("sweep", help="names the sweep's summary file <results>/sweeps/<name>.json")
+    seeds: tuple[int, ...] = param((0,), low=0, help="values of seed, one run each")
+    alpha: tuple[float, ...] = param((1.0,), low=0, high=1024, low_open=True,
+                                     help="alpha values of the mixup runs (beta = alpha unless train sets beta)")
+    dataset: tuple[str, ...] = param(("two_moons",), help="dataset names")
+    model: tuple[str, ...] = param(("logistic",), help="model names")
+    method: tuple[str, ...] = param(("erm", "mixup"), choices=METHODS, help="erm and/or mixup")
+    checkpoint_every: int = param(1, low=1, help="epochs between checkpoints of each run")
+    data_dir: str = param("", help="directory holding image datasets; empty for the synthetic ones")
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """A validated grid: the axes and the fixed training values shared by every run."""
+
+    axes: SweepAxes
+    train: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.axes.name
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any], *, source: str = "the grid") -> "SweepGrid":
+        """Validate a grid read from YAML: unknown names, wrong types and out-of-range values are refused."""
+        if not isinstance(mapping, Mapping):
+            raise ConfigError(f"{source} must be a mapping of name -> value, got {type(mapping).__name__}")
+        top = dict(mapping)
+        train = top.pop("train", None) or {}
+        if not isinstance(train, Mapping):
+            raise ConfigError(f"'train' in {source} must be a mapping of training parameters, got {train!r}")
+        for key in train:
+            if key in _AXES.values():
+                axis = next(a for a, f in _AXES.items() if f == key)
+                raise ConfigError(f"'{key}' under 'train' in {source} is a sweep axis; list its values at the "
+                                  f"top level instead ({axis}: [...])")
+        TrainRunConfig.from_mapping(train, source=f"'train' in {source}")  # names, types, ranges
+        grid = cls(SweepAxes.from_mapping(top, source=source), dict(train))
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", grid.name):
+            raise ConfigError(f"sweep name {grid.name!r} in {source} must be letters, digits, '_', '.' or '-' "
+                              f"(it names the summary file); rename it")
+        if grid.axes.data_dir:
+            check_data_dir(grid.axes.data_dir)
+        grid.runs()  # every combination must be a valid run
+        return grid
+
+    def runs(self) -> list[TrainRunConfig]:
+        """One config per distinct run: dataset x model x (erm, mixup x alpha) x seeds, in that order."""
+        out: dict[str, TrainRunConfig] = {}
+        for dataset in self.axes.dataset:
+            for model in self.axes.model:
+                for method in self.axes.method:
+                    for alpha in (self.axes.alpha if method == "mixup" else (0.0,)):
+                        beta = self.train.get("beta", alpha) if method == "mixup" else 0.0
+                        for seed in self.axes.seeds:
+                            cfg = TrainRunConfig.from_mapping(
+                                {**self.train, "dataset": dataset, "model": model, "method": method,
+                                 "alpha": alpha, "beta": beta, "seed": seed}, source="the grid")
+                            out.setdefault(run_key(cfg), cfg)
+        return list(out.values())
+
+
+def load_grid(path: str | Path) -> SweepGrid:
+    """Read and validate a grid file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep grid file {path} not found; pass a YAML file such as sweeps/example.yml")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    return SweepGrid.from_mapping(data or {}, source=str(path))
+
+
+def _key_config(cfg: TrainRunConfig) -> dict[str, Any]:
+    from . import __version__
+
+    return {**cfg.to_dict(), "mixup_repro_version": __version__}
+
+
+def run_key(cfg: TrainRunConfig) -> str:
+    """The run's key: 12 hex of the sha256 of its resolved config and the package version."""
+    return config_hash(_key_config(cfg), name=RUN_NAME)
+
+
+def _derived_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _data(cfg: TrainRunConfig, data_dir: str | None):
+    """(X, y, X_test, y_test) of the run; the test sample is drawn with a seed derived from ``data_seed``."""
+    import torch
+
+    from . import data
+
+    # Hook point for image datasets: mixup_repro.datasets.load_image_dataset(name, check_data_dir(data_dir)) and
+    # vision_models.build_vision_model (branch robustness) plug in here and in TrainRunConfig's name checks.
+    dtype = getattr(torch, cfg.dtype)
+    make = {"two_moons": lambda n, s: data.two_moons(n, cfg.noise, s, dtype=dtype),
+            "gaussian_mixture": lambda n, s: data.gaussian_mixture(n, cfg.d, cfg.separation, s, dtype=dtype)}
+    train = make[cfg.dataset](cfg.n_samples, cfg.data_seed)
+    test = make[cfg.dataset](cfg.n_test, _derived_seed(cfg.data_seed, 1))
+    return train.X, train.y, test.X, test.y
+
+
+def _valid_result(path: Path) -> bool:
+    try:
+        load_result(path)
+    except FileNotFoundError:
+        return False
+    except CorruptResultError as err:
+        warnings.warn(f"recomputing a corrupt sweep result: {err}", stacklevel=2)
+        return False
+    return True
+
+
+def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: int = 1,
+            data_dir: str | None = None, hooks: Iterable = ()) -> dict[str, str]:
+    """Train one run (resuming from its checkpoint if there is one) and save its result atomically.
+
+    Returns ``{"key", "status": "computed" | "skipped", "path"}``; a run whose valid result exists is skipped.
+    A corrupt checkpoint is discarded with a warning and the run starts again from scratch.
+    """
+    import time
+
+    import torch
+
+    from .checkpoint import CorruptCheckpointError
+    from .models import build_model
+    from .train import fit
+
+    root = Path(results_root)
+    key_cfg = _key_config(cfg)
+    path = result_path(RUN_NAME, key_cfg, root)
+    if _valid_result(path):
+        return {"key": path.name, "status": "skipped", "path": str(path)}
+    start = time.perf_counter()
+    ckpt = root / RUN_NAME / ".checkpoints" / f"{path.name}.ckpt"
+    X, y, X_test, y_test = _data(cfg, data_dir)
+    init_seed = _derived_seed(cfg.seed, 0)
+
+    def train() -> tuple[torch.nn.Module, Any]:
+        gen = torch.Generator().manual_seed(init_seed)
+        model = build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=gen, dtype=getattr(torch, cfg.dtype))
+        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                   batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
+                   weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
+                   hooks=hooks, progress=False, checkpoint_path=ckpt, checkpoint_every=checkpoint_every)
+        return model, hist
+
+    try:
+        model, hist = train()
+    except CorruptCheckpointError as err:
+        warnings.warn(f"{err}; discarding it and training run {path.name} from scratch", stacklevel=2)
+        ckpt.unlink(missing_ok=True)
+        model, hist = train()
+    last = hist.records[-1]
+    metrics = {"train_loss_clean": last["train_loss_clean"], "train_err_clean": last["train_err_clean"],
+               "test_loss_clean": last["test_loss"], "test_err_clean": last["test_err"]}
+    arrays = {f"history.{k}": hist.column(k) for k in ("epoch", "train_loss_clean", "train_err_clean",
+                                                      "mixup_loss", "test_loss", "test_err")}
+    arrays.update({f"params.{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    meta = provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": init_seed},
+                      wall_time_s=time.perf_counter() - start, device="cpu")
+    meta["resumed_from_epoch"] = hist.resumed_from
+    save_result(Result(name=RUN_NAME, config=key_cfg, metrics=metrics, arrays=arrays, meta=meta), root)
+    ckpt.unlink(missing_ok=True)
+    return {"key": path.name, "status": "computed", "path": str(path)}
+
+
+def _check_writable(root: Path) -> None:
+    """Refuse an unwritable results directory before any cluster starts (a real write: root passes os.access)."""
+    target = root / RUN_NAME
+    _ensure_dir(target)
+    try:
+        fd, probe = tempfile.mkstemp(dir=target, prefix=".write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        from .results import ResultsDirError
+
+        raise ResultsDirError(f"cannot write results under '{target}' ({err.strerror or err}); pass "
+                              f"--results-dir with a writable directory") from None
+
+
+def _worker_library() -> tuple[str, str]:
+    from . import __version__
+    from .results import source_fingerprint
+
+    return __version__, source_fingerprint()
+
+
+def _local_cluster(n_workers: int):
+    from distributed import LocalCluster
+
+    # Workers inherit sys.path, but spell PYTHONPATH out so they import this checkout's package.
+    src = str(Path(__file__).resolve().parents[1])
+    pythonpath = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        env={"PYTHONPATH": pythonpath})
+
+
+def _check_workers(client) -> None:
+    here = _worker_library()
+    for worker, (version, source) in client.run(_worker_library).items():
+        if version != here[0]:
+            raise SweepError(f"worker {worker} runs mixup-repro {version}, this client {here[0]}; install the "
+                             f"same version on every worker (run keys include the version)")
+        if source != here[1]:
+            warnings.warn(f"worker {worker} runs different mixup-repro source files (fingerprint {source}, here "
+                          f"{here[1]}) under the same version; results are keyed by version only", stacklevel=3)
+
+
+def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, scheduler: str | None = None,
+              n_workers: int = 2, progress: bool = True, client=None,
+              run_fn: Callable[..., dict[str, str]] = run_one) -> dict[str, Any]:
+    """Run every run of ``grid`` that has no valid result yet, on Dask, and return the sweep summary.
+
+    Args:
+        grid: a validated :class:`SweepGrid` (see :func:`load_grid`).
+        results_root: the results directory (default ``$MIXUP_REPRO_RESULTS`` or ``./results``); it must be
+            reachable at the same path from every worker.
+        scheduler: address of a running Dask scheduler (``tcp://host:8786``); ``None`` starts a
+            ``LocalCluster`` of ``n_workers`` single-threaded worker processes.
+        progress: show a progress bar of runs done / total.
+        client: an existing ``distributed.Client`` to use instead (neither started nor closed here).
+        run_fn: the function each task runs (``run_one``; tests wrap it to inject faults).
+
+    Every task is retried twice on an exception; a task whose worker dies is rescheduled by Dask and resumes
+    from its checkpoint. The summary (``<results>/sweeps/<name>.json``) lists each run's key and status.
+    Raises :class:`SweepError` if some runs still failed.
+    """
+    from tqdm import tqdm
+
+    root = Path(results_root if results_root is not None else results_dir()).resolve()
+    _check_writable(root)
+    runs = grid.runs()
+    keys = [run_key(cfg) for cfg in runs]
+    status = {k: "skipped" for k, cfg in zip(keys, runs)
+              if _valid_result(result_path(RUN_NAME, _key_config(cfg), root))}
+    todo = [(k, cfg) for k, cfg in zip(keys, runs) if k not in status]
+    errors: dict[str, str] = {}
+    if todo:
+        from distributed import Client, as_completed
+
+        own = client is None
+        cluster = _local_cluster(n_workers) if own and scheduler is None else None
+        if own:
+            client = Client(cluster if cluster is not None else scheduler)
+        try:
+            _check_workers(client)
+            token = uuid.uuid4().hex[:8]
+            futures = {client.submit(run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
+                                     data_dir=grid.axes.data_dir or None, key=f"{RUN_NAME}-{k}-{token}",
+                                     retries=2, pure=False): k for k, cfg in todo}
+            bar = tqdm(as_completed(futures), total=len(runs), initial=len(status), disable=not progress,
+                       desc=f"sweep {grid.name}", unit="run", file=sys.stderr)
+            for fut in bar:
+                k = futures[fut]
+                try:
+                    status[k] = fut.result()["status"]
+                except Exception as err:  # a run failed after its retries: report it, keep the others
+                    status[k], errors[k] = "failed", f"{type(err).__name__}: {err}"
+        finally:
+            if own:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    summary = {"name": grid.name, "results_dir": str(root), "n_runs": len(runs),
+               "counts": {s: sum(v == s for v in status.values()) for s in ("computed", "skipped", "failed")},
+               "runs": [{"key": k, "status": status[k], "config": cfg.to_dict(),
+                         **({"error": errors[k]} if k in errors else {})} for k, cfg in zip(keys, runs)]}
+    write_json_atomic(root / "sweeps" / f"{grid.name}.json", summary)
+    if errors:
+        raise SweepError(f"{len(errors)} of {len(runs)} runs failed after retries: "
+                         + "; ".join(f"{k}: {e}" for k, e in errors.items())
+                         + f"; see {root / 'sweeps' / (grid.name + '.json')} and rerun the sweep to retry them")
+    return summary

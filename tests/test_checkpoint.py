@@ -1,0 +1,215 @@
+"""Checkpoints: kill -9 mid-training and rerun gives bitwise the uninterrupted weights; corrupt or foreign
+checkpoints are refused; writes are atomic; every RNG state round-trips."""
+
+from __future__ import annotations
+
+import os
+import random
+import runpy
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mixup_repro
+from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
+                                    restore_rng, save_checkpoint)
+from mixup_repro.data import gaussian_mixture
+from mixup_repro.models import build_model
+from mixup_repro.train import fit
+
+EPOCHS = 40
+
+# Minibatches, momentum, per-sample lam: every generator and the optimizer state matter for the weights.
+SCRIPT = textwrap.dedent(f"""
+    import sys, time
+    import torch
+    from mixup_repro.models import build_model  # no mixup_repro.data: importing scikit-learn costs seconds
+    from mixup_repro.train import fit
+
+    def train(checkpoint_path=None, slow=0.0):
+        g = torch.Generator().manual_seed(1)
+        y = (torch.arange(96) % 2).double()
+        X = torch.randn(96, 3, generator=g, dtype=torch.float64) + y[:, None]
+        model = build_model("relu_mlp", 3, hidden=16, generator=torch.Generator().manual_seed(2))
+        hooks = [lambda epoch, m: time.sleep(slow)] if slow else []
+        hist = fit(model, X, y, alpha=0.7, beta=1.3, epochs={EPOCHS}, lr=0.2, seed=5, batch_size=20,
+                   momentum=0.9, per_sample_lam=True, hooks=hooks, progress=False,
+                   checkpoint_path=checkpoint_path, checkpoint_every=1)
+        return model, hist
+
+    if __name__ == "__main__":
+        model, hist = train(sys.argv[1], slow=float(sys.argv[3]))
+        torch.save(model.state_dict(), sys.argv[2])
+        print("resumed_from", hist.resumed_from)
+""")
+
+
+def _env() -> dict[str, str]:
+    # The subprocess must import this checkout's package, whatever the venv's editable install points at.
+    src = str(Path(mixup_repro.__file__).resolve().parents[1])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+
+
+def _epoch(path: Path) -> int:
+    try:
+        return int(load_checkpoint(path)["epoch"])
+    except (FileNotFoundError, CorruptCheckpointError):
+        return 0
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_is_bitwise_the_uninterrupted_run(tmp_path):
+    script, ckpt, out = tmp_path / "train_script.py", tmp_path / "run.ckpt", tmp_path / "weights.pt"
+    script.write_text(SCRIPT)
+    cmd = [sys.executable, str(script), str(ckpt), str(out), "0.1"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _epoch(ckpt) < 3:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline, "no checkpoint for epoch 3 within 120 s"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists()
+    killed_at = _epoch(ckpt)
+    assert 3 <= killed_at < EPOCHS
+
+    done = subprocess.run(cmd[:-1] + ["0"], env=_env(), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"resumed_from {killed_at}" in done.stdout
+
+    reference, _ = runpy.run_path(str(script))["train"]()
+    resumed = torch.load(out, weights_only=True)
+    assert list(resumed) == list(reference.state_dict())
+    for name, value in reference.state_dict().items():
+        assert torch.equal(resumed[name], value), name  # bitwise, not approximately
+
+
+def _setup(**kw):
+    ds = gaussian_mixture(48, d=2, separation=1.5, seed=0)
+    model = build_model("tanh_mlp", 2, hidden=6, generator=torch.Generator().manual_seed(0))
+    args = dict(alpha=1.0, epochs=6, lr=0.3, seed=1, batch_size=16, momentum=0.5, progress=False)
+    return model, ds.X, ds.y, {**args, **kw}
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no_op(tmp_path):
+    model, X, y, kw = _setup()
+    ref_hist = fit(model, X, y, **kw)
+    ref = _state(model)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_4(epoch, m):
+        if epoch == 4:
+            raise Stop
+
+    ckpt = tmp_path / "c.ckpt"
+    m1, *_ = _setup()
+    with pytest.raises(Stop):
+        fit(m1, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3, hooks=[stop_at_4])
+    assert load_checkpoint(ckpt)["epoch"] == 3
+    m2, *_ = _setup()
+    hist = fit(m2, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3)
+    assert hist.resumed_from == 3 and hist.records == ref_hist.records
+    assert all(torch.equal(a, ref[k]) for k, a in m2.state_dict().items())
+    assert load_checkpoint(ckpt)["epoch"] == 6  # the last epoch is always checkpointed
+
+    m3, *_ = _setup()
+    again = fit(m3, X, y, **kw, checkpoint_path=ckpt)
+    assert again.resumed_from == 6 and again.records == ref_hist.records
+    assert all(torch.equal(a, ref[k]) for k, a in m3.state_dict().items())
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "garbage", "empty"])
+def test_corrupt_checkpoint_is_refused_and_nothing_changes(tmp_path, damage):
+    model, X, y, kw = _setup()
+    ckpt = tmp_path / "c.ckpt"
+    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    data = ckpt.read_bytes()
+    k = len(data) // 2
+    ckpt.write_bytes({"truncate": data[:k], "flip_byte": data[:k] + bytes([data[k] ^ 1]) + data[k + 1:],
+                      "garbage": b"not a checkpoint at all" * 100, "empty": b""}[damage])
+    damaged = ckpt.read_bytes()
+    fresh, *_ = _setup()
+    before = _state(fresh)
+    with pytest.raises(CorruptCheckpointError, match=rf"{ckpt.name}.*(sha256|bad header).*delete .* from scratch"):
+        fit(fresh, X, y, **kw, checkpoint_path=ckpt)
+    assert all(torch.equal(v, before[k]) for k, v in fresh.state_dict().items())
+    assert ckpt.read_bytes() == damaged and os.listdir(tmp_path) == ["c.ckpt"]
+
+
+@pytest.mark.parametrize("change", [{"lr": 0.2}, {"seed": 2}, {"alpha": 0.5}, {"batch_size": 12}])
+def test_checkpoint_of_another_run_is_refused(tmp_path, change):
+    model, X, y, kw = _setup()
+    ckpt = tmp_path / "c.ckpt"
+    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    other, *_ = _setup()
+    with pytest.raises(CheckpointMismatchError, match="written by a different run.*delete it or pass another"):
+        fit(other, X, y, **{**kw, **change}, checkpoint_path=ckpt)
+
+
+def test_checkpoint_of_other_initial_weights_is_refused(tmp_path):
+    model, X, y, kw = _setup()
+    ckpt = tmp_path / "c.ckpt"
+    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    other = build_model("tanh_mlp", 2, hidden=6, generator=torch.Generator().manual_seed(99))
+    with pytest.raises(CheckpointMismatchError, match="different run"):
+        fit(other, X, y, **kw, checkpoint_path=ckpt)
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, True])
+def test_checkpoint_every_must_be_a_positive_integer(every):
+    model, X, y, kw = _setup()
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
+        fit(model, X, y, **kw, checkpoint_every=every)
+
+
+def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "c.ckpt"
+    save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    assert os.listdir(path.parent) == ["c.ckpt"] and load_checkpoint(path)["epoch"] == 2
+
+    def boom(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("mixup_repro.checkpoint._write_bytes", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, {"epoch": 3})
+    assert os.listdir(path.parent) == ["c.ckpt"] and load_checkpoint(path)["epoch"] == 2
+
+
+def test_rng_states_round_trip():
+    torch_gen, np_gen = torch.Generator().manual_seed(3), np.random.default_rng(4)
+    np.random.seed(7)
+    state = capture_rng(torch_gen, np_gen)
+
+    def draws():
+        return (torch.rand(3, generator=torch_gen).tolist(), np_gen.random(3).tolist(), random.random(),
+                np.random.random(), torch.rand(1).item())
+
+    first = draws()
+    restore_rng(state, torch_gen, np_gen)
+    assert draws() == first
+
+
+def test_unwritable_checkpoint_directory_fails_before_training(tmp_path):
+    model, X, y, kw = _setup()
+    (tmp_path / "a_file").write_text("")
+    before = _state(model)
+    with pytest.raises(CheckpointError, match="cannot create the directory of checkpoint .*writable place"):
+        fit(model, X, y, **kw, checkpoint_path=tmp_path / "a_file" / "c.ckpt")
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())

@@ -1,0 +1,165 @@
+"""Sweeps on a Dask LocalCluster: a grid of tiny runs completes, finished runs are skipped, corrupt results are
+recomputed, and a worker killed mid-run has its task retried (resuming its checkpoint) with no result lost or
+duplicated. One cluster serves the whole module (its start and the workers' torch import cost seconds)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from mixup_repro import cli
+from mixup_repro.config import ConfigError
+from mixup_repro.results import load_result
+from mixup_repro.sweep import RUN_NAME, SweepGrid, TrainRunConfig, load_grid, run_key, run_one, run_sweep
+
+pytestmark = pytest.mark.slow
+
+GRID = {"name": "tiny", "seeds": [0, 1], "alpha": [1.0], "dataset": ["two_moons"], "model": ["relu_mlp"],
+        "method": ["erm", "mixup"], "checkpoint_every": 2,
+        "train": {"n_samples": 64, "n_test": 64, "hidden": 8, "epochs": 10, "lr": 0.5, "batch_size": 16}}
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client
+
+    from mixup_repro.sweep import _local_cluster
+
+    cluster = _local_cluster(2)
+    with Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+def _result_dirs(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / RUN_NAME).iterdir())
+
+
+def test_grid_expands_erm_once_and_mixup_per_alpha():
+    grid = SweepGrid.from_mapping({**GRID, "alpha": [0.5, 2.0], "dataset": ["two_moons", "gaussian_mixture"]})
+    runs = grid.runs()
+    assert len(runs) == 2 * 2 * (1 + 2)  # datasets x seeds x (erm + mixup at 2 alphas)
+    assert {(r.method, r.alpha, r.beta) for r in runs} == {("erm", 0.0, 0.0), ("mixup", 0.5, 0.5), ("mixup", 2.0, 2.0)}
+    assert len({run_key(r) for r in runs}) == len(runs)
+    assert all(r.epochs == 10 and r.batch_size == 16 for r in runs)
+    fixed_beta = SweepGrid.from_mapping({**GRID, "train": {**GRID["train"], "beta": 3.0}}).runs()
+    assert {r.beta for r in fixed_beta if r.method == "mixup"} == {3.0}
+
+
+def test_run_key_depends_on_config_and_version(monkeypatch):
+    cfg = TrainRunConfig(epochs=5)
+    old = run_key(cfg)
+    assert old == run_key(TrainRunConfig(epochs=5)) != run_key(TrainRunConfig(epochs=6))
+    monkeypatch.setattr("mixup_repro.__version__", "9.9.9")
+    assert run_key(cfg) != old
+
+
+def test_example_grids_are_valid():
+    root = Path(__file__).resolve().parents[1] / "sweeps"
+    assert len(load_grid(root / "example.yml").runs()) > 1
+    assert load_grid(root / "paper.yml").runs()
+
+
+def test_sweep_completes_skips_finished_and_recomputes_corrupt(client, tmp_path):
+    grid = SweepGrid.from_mapping(GRID)
+    keys = sorted(run_key(c) for c in grid.runs())
+    summary = run_sweep(grid, results_root=tmp_path, client=client, progress=False)
+    assert summary["counts"] == {"computed": 4, "skipped": 0, "failed": 0}
+    assert _result_dirs(tmp_path) == [".checkpoints", *keys]
+    assert os.listdir(tmp_path / RUN_NAME / ".checkpoints") == []  # removed once the result is saved
+    for key in keys:
+        res = load_result(tmp_path / RUN_NAME / key)
+        assert res.config["mixup_repro_version"] and res.meta["resumed_from_epoch"] == 0
+        assert 0 <= res.metrics["test_err_clean"] <= 1 and res.arrays["history.epoch"].tolist() == list(range(11))
+    assert yaml.safe_load((tmp_path / "sweeps" / "tiny.json").read_text())["n_runs"] == 4
+
+    again = run_sweep(grid, results_root=tmp_path, client=client, progress=False)
+    assert again["counts"] == {"computed": 0, "skipped": 4, "failed": 0}
+
+    victim = tmp_path / RUN_NAME / keys[0] / "metrics.json"
+    victim.write_text(victim.read_text()[:-5])
+    with pytest.warns(UserWarning, match="recomputing a corrupt sweep result"):
+        third = run_sweep(grid, results_root=tmp_path, client=client, progress=False)
+    assert third["counts"] == {"computed": 1, "skipped": 3, "failed": 0}
+    load_result(tmp_path / RUN_NAME / keys[0])
+    assert _result_dirs(tmp_path) == [".checkpoints", *keys]
+
+
+class _KillOnce:
+    """A training hook that SIGKILLs its own worker process at ``epoch``, once (a marker file remembers)."""
+
+    def __init__(self, marker: Path, epoch: int):
+        self.marker, self.epoch = marker, epoch
+
+    def __call__(self, epoch, model):
+        if epoch == self.epoch and not self.marker.exists():
+            self.marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _die_once(cfg, root, **kw):
+    """run_one, except that the worker running the seed-1 mixup run dies at epoch 5 the first time."""
+    hooks = [_KillOnce(Path(root) / "killed.marker", 5)] if (cfg.seed, cfg.method) == (1, "mixup") else []
+    return run_one(cfg, root, hooks=hooks, **kw)
+
+
+def test_worker_killed_mid_run_is_retried_and_resumes(client, tmp_path):
+    grid = SweepGrid.from_mapping(GRID)
+    summary = run_sweep(grid, results_root=tmp_path, client=client, progress=False, run_fn=_die_once)
+    assert (tmp_path / "killed.marker").exists()  # the worker really died
+    assert summary["counts"] == {"computed": 4, "skipped": 0, "failed": 0}
+    keys = sorted(run_key(c) for c in grid.runs())
+    assert _result_dirs(tmp_path) == [".checkpoints", *keys]  # nothing lost, nothing duplicated, no temp dirs
+    assert os.listdir(tmp_path / RUN_NAME / ".checkpoints") == []
+
+    victim = next(c for c in grid.runs() if (c.seed, c.method) == (1, "mixup"))
+    res = load_result(tmp_path / RUN_NAME / run_key(victim))
+    assert res.meta["resumed_from_epoch"] == 4  # the last checkpoint before the kill (every 2 epochs)
+    # The resumed run equals an uninterrupted one bitwise (workers run torch single-threaded).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_one(victim, tmp_path / "reference")
+    finally:
+        torch.set_num_threads(threads)
+    ref = load_result(tmp_path / "reference" / RUN_NAME / run_key(victim))
+    assert ref.meta["resumed_from_epoch"] == 0
+    for name, value in ref.arrays.items():
+        np.testing.assert_array_equal(res.arrays[name], value, err_msg=name)
+    assert res.metrics == ref.metrics
+
+
+def test_cli_sweep_on_a_running_scheduler(client, tmp_path, capsys):
+    grid_file = tmp_path / "grid.yml"
+    grid_file.write_text(yaml.safe_dump({**GRID, "seeds": [3], "method": ["erm"]}))
+    args = ["sweep", str(grid_file), "--scheduler", client.scheduler.address, "--results-dir", str(tmp_path / "r"),
+            "--no-progress"]
+    assert cli.main(args) == 0
+    assert "sweep tiny: 1 runs (1 computed)" in capsys.readouterr().out
+    assert cli.main(args) == 0
+    assert "(1 skipped)" in capsys.readouterr().out
+
+
+def test_cli_sweep_refuses_a_bad_grid_without_starting_a_cluster(tmp_path, capsys):
+    grid_file = tmp_path / "grid.yml"
+    grid_file.write_text(yaml.safe_dump({**GRID, "sedds": [0]}))
+    assert cli.main(["sweep", str(grid_file), "--results-dir", str(tmp_path / "r")]) == 2
+    assert "unknown parameter 'sedds' for sweep grid 'sweep' (did you mean 'seeds'?)" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    assert cli.main(["sweep", str(tmp_path / "missing.yml")]) == 2
+    assert "sweep grid file" in capsys.readouterr().err
+
+
+def test_erm_and_mixup_need_consistent_alpha():
+    with pytest.raises(ConfigError, match="method 'erm' trains with alpha = beta = 0"):
+        TrainRunConfig(method="erm", alpha=1.0)
+    with pytest.raises(ConfigError, match="method 'mixup' needs alpha > 0"):
+        TrainRunConfig(method="mixup", alpha=0.0)
+    with pytest.raises(ConfigError, match="'alpha' under 'train' .* is a sweep axis"):
+        SweepGrid.from_mapping({**GRID, "train": {"alpha": 1.0}})
