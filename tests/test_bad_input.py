@@ -96,7 +96,7 @@ CASES = [
     ("unknown dataset", _loading(dataset=["cifar11"]), ConfigError,
      r"unknown dataset 'cifar11'; known datasets: two_moons, gaussian_mixture.*fix it in the grid"),
     ("unknown model", _loading(model=["resnet999"]), ConfigError,
-     r"unknown model 'resnet999'; known models: logistic, relu_mlp.*fix it in the grid"),
+     r"unknown model 'resnet999' for the datasets two_moons; known models: logistic, relu_mlp.*fix it in the grid"),
     ("unknown profile", lambda t: lambda: config.load_profile("gpu", "lemma31_fig2"), ConfigError,
      r"unknown profile 'gpu'; known profiles: smoke, cpu, paper"),
     ("missing data directory", _loading(data_dir=lambda t: str(t / "no_such_dir")), DataDirError,

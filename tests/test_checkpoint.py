@@ -104,8 +104,10 @@ def _state(model):
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
-def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no_op(tmp_path):
-    model, X, y, kw = _setup()
+@pytest.mark.parametrize("extra", [{}, {"lr_schedule": "cosine"}, {"optimizer": "adam", "lr": 0.05}],
+                         ids=["sgd-constant", "sgd-cosine", "adam"])
+def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no_op(tmp_path, extra):
+    model, X, y, kw = _setup(**extra)
     ref_hist = fit(model, X, y, **kw)
     ref = _state(model)
 
@@ -117,17 +119,17 @@ def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no
             raise Stop
 
     ckpt = tmp_path / "c.ckpt"
-    m1, *_ = _setup()
+    m1, *_ = _setup(**extra)
     with pytest.raises(Stop):
         fit(m1, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3, hooks=[stop_at_4])
     assert load_checkpoint(ckpt)["epoch"] == 3
-    m2, *_ = _setup()
+    m2, *_ = _setup(**extra)
     hist = fit(m2, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3)
     assert hist.resumed_from == 3 and hist.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in m2.state_dict().items())
     assert load_checkpoint(ckpt)["epoch"] == 6  # the last epoch is always checkpointed
 
-    m3, *_ = _setup()
+    m3, *_ = _setup(**extra)
     again = fit(m3, X, y, **kw, checkpoint_path=ckpt)
     assert again.resumed_from == 6 and again.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in m3.state_dict().items())
@@ -151,7 +153,8 @@ def test_corrupt_checkpoint_is_refused_and_nothing_changes(tmp_path, damage):
     assert ckpt.read_bytes() == damaged and os.listdir(tmp_path) == ["c.ckpt"]
 
 
-@pytest.mark.parametrize("change", [{"lr": 0.2}, {"seed": 2}, {"alpha": 0.5}, {"batch_size": 12}])
+@pytest.mark.parametrize("change", [{"lr": 0.2}, {"seed": 2}, {"alpha": 0.5}, {"batch_size": 12},
+                                    {"lr_schedule": "cosine"}])
 def test_checkpoint_of_another_run_is_refused(tmp_path, change):
     model, X, y, kw = _setup()
     ckpt = tmp_path / "c.ckpt"

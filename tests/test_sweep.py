@@ -62,8 +62,46 @@ def test_run_key_depends_on_config_and_version(monkeypatch):
 
 def test_example_grids_are_valid():
     root = Path(__file__).resolve().parents[1] / "sweeps"
-    assert len(load_grid(root / "example.yml").runs()) > 1
-    assert load_grid(root / "paper.yml").runs()
+    assert len(load_grid(root / "example.yml").runs()) == 24
+    assert len(load_grid(root / "synthetic.yml").runs()) == 600
+    paper = load_grid(root / "paper.yml").runs()
+    assert len(paper) == 10 and {(c.dataset, c.model, c.epochs) for c in paper} == {("cifar10", "preact_resnet18", 200)}
+
+
+def test_models_pair_with_the_datasets_they_fit():
+    grid = SweepGrid.from_mapping({"dataset": ["two_moons", "fake"], "model": ["logistic", "mlp"],
+                                   "method": ["erm"], "train": {"dtype": "float32"}})
+    assert [(c.dataset, c.model) for c in grid.runs()] == [("two_moons", "logistic"), ("fake", "mlp")]
+    with pytest.raises(ConfigError, match="unknown model 'mlp' for the datasets two_moons; known models: logistic"):
+        SweepGrid.from_mapping({"dataset": ["two_moons"], "model": ["mlp"]})
+    with pytest.raises(ConfigError, match="image datasets train in float32.*set dtype: float32 under train"):
+        SweepGrid.from_mapping({"dataset": ["fake"], "model": ["mlp"]})
+    with pytest.raises(ConfigError, match="unknown device 'gpu9'.*'device' in"):
+        SweepGrid.from_mapping({"device": "gpu9"})
+
+
+def test_image_run_resumes_bitwise_and_is_skipped_when_done(tmp_path):
+    """The image path (fake data, vision MLP, cosine schedule, cross-entropy) through run_one."""
+    cfg = TrainRunConfig(dataset="fake", model="mlp", n_samples=32, n_test=16, epochs=3, batch_size=8, lr=0.05,
+                         momentum=0.9, lr_schedule="cosine", dtype="float32")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(epoch, model):
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        run_one(cfg, tmp_path / "a", hooks=[stop_at_2], device="cpu")
+    assert run_one(cfg, tmp_path / "a", device="cpu")["status"] == "computed"
+    assert run_one(cfg, tmp_path / "a", device="cpu")["status"] == "skipped"
+    run_one(cfg, tmp_path / "b", device="cpu")
+    resumed, fresh = (load_result(tmp_path / r / RUN_NAME / run_key(cfg)) for r in ("a", "b"))
+    assert (resumed.meta["resumed_from_epoch"], fresh.meta["resumed_from_epoch"]) == (1, 0)
+    assert any(k.startswith("params.0.") for k in fresh.arrays)  # the Normalize layer of the train statistics
+    for name, value in fresh.arrays.items():
+        np.testing.assert_array_equal(resumed.arrays[name], value, err_msg=name)
 
 
 def test_sweep_completes_skips_finished_and_recomputes_corrupt(client, tmp_path):

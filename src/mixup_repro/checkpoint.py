@@ -52,6 +52,8 @@ def capture_rng(torch_gen: torch.Generator, np_gen: np.random.Generator) -> dict
         "python_random": json.dumps(random.getstate()),
         "numpy_global": json.dumps([x.tolist() if isinstance(x, np.ndarray) else x for x in np.random.get_state()]),
         "torch_global": torch.get_rng_state(),
+        # CUDA kernels with randomness (dropout) draw from the per-device global generators.
+        "torch_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
     }
 
 
@@ -64,6 +66,8 @@ def restore_rng(state: dict[str, Any], torch_gen: torch.Generator, np_gen: np.ra
     name, keys, pos, has_gauss, cached = json.loads(state["numpy_global"])
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch_global"])
+    if state.get("torch_cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["torch_cuda"])
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
@@ -105,4 +109,5 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     digest, payload = data[len(MAGIC):head - 1].decode("ascii", "replace"), data[head:]
     if hashlib.sha256(payload).hexdigest() != digest:
         raise CorruptCheckpointError(f"checkpoint {path} does not match its sha256 (truncated or corrupted); {fix}")
-    return torch.load(io.BytesIO(payload), weights_only=True)
+    # Tensors come back on the CPU: load_state_dict copies them to the model's (and optimizer's) device.
+    return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")

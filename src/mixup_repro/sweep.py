@@ -28,11 +28,13 @@ from .data import check_data_dir
 from .results import (CorruptResultError, Result, _ensure_dir, config_hash, load_result, provenance,
                       result_path, results_dir, save_result, write_json_atomic)
 
-__all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
+__all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "IMAGE_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
            "load_grid", "run_key", "run_one", "run_sweep"]
 
 RUN_NAME = "sweep_run"
 SYNTHETIC_DATASETS = ("two_moons", "gaussian_mixture")
+#: Image datasets of mixup_repro.datasets (read from the grid's data_dir, else that module's defaults).
+IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "svhn", "cifar10", "cifar100", "fake")
 METHODS = ("erm", "mixup")
 _AXES = {"seeds": "seed", "alpha": "alpha", "dataset": "dataset", "model": "model", "method": "method"}
 
@@ -41,7 +43,12 @@ class SweepError(RuntimeError):
     """Some runs of a sweep failed after their retries; the message lists them."""
 
 
-def _known_models() -> tuple[str, ...]:
+def _models_for(dataset: str) -> tuple[str, ...]:
+    """Model names that fit ``dataset``: binary models for synthetic data, vision models for images."""
+    if dataset in IMAGE_DATASETS:
+        from .vision_models import VISION_MODELS
+
+        return VISION_MODELS
     from .models import MODELS
 
     return MODELS
@@ -54,37 +61,43 @@ class TrainRunConfig(NotebookConfig):
     NAME: ClassVar[str] = RUN_NAME
     KIND: ClassVar[str] = "run"
 
-    dataset: str = param("two_moons", help="two_moons or gaussian_mixture")
-    model: str = param("logistic", help="logistic, relu_mlp, tanh_mlp, softplus_mlp or relu_mlp_nobias")
+    dataset: str = param("two_moons", help="two_moons, gaussian_mixture, or an image dataset (cifar10, ...)")
+    model: str = param("logistic", help="logistic, relu_mlp, tanh_mlp, ... for synthetic data; mlp, cnn, wrn16_8, "
+                                        "preact_resnet18 for images")
     method: str = param("mixup", choices=METHODS, help="erm (alpha = 0) or mixup (alpha > 0)")
     alpha: float = param(1.0, low=0, high=1024, help="first Beta parameter of lam, 0 for erm, typically 0.1-4")
     beta: float = param(1.0, low=0, high=1024, help="second Beta parameter of lam, 0 for erm, typically = alpha")
     seed: int = param(0, low=0, help="seed of model initialisation, batch order and mixing")
     data_seed: int = param(0, low=0, help="seed of the training sample (the test sample derives from it)")
-    n_samples: int = param(256, low=8, high=10_000_000, help="training points, typically 100-10000")
-    n_test: int = param(1000, low=2, high=10_000_000, help="test points, typically 1000")
+    n_samples: int = param(256, low=8, high=10_000_000, help="training points (images: the first n), typically 100-50000")
+    n_test: int = param(1000, low=2, high=10_000_000, help="test points (images: the first n), typically 1000-10000")
     noise: float = param(0.1, low=0, high=10, help="two_moons noise std (input units), typically 0.05-0.3")
     d: int = param(2, low=1, high=100_000, help="gaussian_mixture input dimension")
     separation: float = param(2.0, low=0, high=1000, help="gaussian_mixture distance between the means")
     hidden: int = param(32, low=1, high=65536, help="MLP hidden width in units, typically 8-512")
     epochs: int = param(50, low=1, high=100_000, help="training epochs")
     lr: float = param(0.1, low=0, high=100, low_open=True, help="learning rate, typically 0.01-1")
+    lr_schedule: str = param("constant", choices=("constant", "cosine"), help="constant, or cosine annealing to 0")
     batch_size: int = param(0, low=0, high=10_000_000, help="minibatch size, 0 for full batch")
     optimizer: str = param("sgd", choices=("sgd", "adam"), help="sgd or adam")
     momentum: float = param(0.0, low=0, high=1, high_open=True, help="SGD momentum in [0, 1)")
     weight_decay: float = param(0.0, low=0, high=1, help="L2 weight decay, typically 0-5e-4")
     per_sample_lam: bool = param(False, help="one lam per example instead of one per batch")
-    dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of the run")
+    dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of the run (images: float32)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         fix = "; fix it in the grid file"
-        if self.dataset not in SYNTHETIC_DATASETS:
-            # Image datasets join here once mixup_repro.datasets / vision_models exist (see _data).
-            raise ConfigError(f"unknown dataset '{self.dataset}'; known datasets: {', '.join(SYNTHETIC_DATASETS)} "
-                              f"(image datasets are not wired into sweeps yet){fix}")
-        if self.model not in _known_models():
-            raise ConfigError(f"unknown model '{self.model}'; known models: {', '.join(_known_models())}{fix}")
+        if self.dataset not in SYNTHETIC_DATASETS + IMAGE_DATASETS:
+            raise ConfigError(f"unknown dataset '{self.dataset}'; known datasets: "
+                              f"{', '.join(SYNTHETIC_DATASETS + IMAGE_DATASETS)}{fix}")
+        models = _models_for(self.dataset)
+        if self.model not in models:
+            raise ConfigError(f"unknown model '{self.model}' for dataset '{self.dataset}'; known models: "
+                              f"{', '.join(models)}{fix}")
+        if self.dataset in IMAGE_DATASETS and self.dtype != "float32":
+            raise ConfigError(f"image datasets train in float32, got dtype '{self.dtype}'; set dtype: float32 "
+                              f"under train")
         if self.method == "erm" and (self.alpha != 0 or self.beta != 0):
             raise ConfigError(f"method 'erm' trains with alpha = beta = 0, got alpha = {self.alpha:g}, "
                               f"beta = {self.beta:g}; use method 'mixup' for alpha > 0")
@@ -110,7 +123,8 @@ class SweepAxes(NotebookConfig):
     model: tuple[str, ...] = param(("logistic",), help="model names")
     method: tuple[str, ...] = param(("erm", "mixup"), choices=METHODS, help="erm and/or mixup")
     checkpoint_every: int = param(1, low=1, help="epochs between checkpoints of each run")
-    data_dir: str = param("", help="directory holding image datasets; empty for the synthetic ones")
+    data_dir: str = param("", help="directory holding image datasets; empty: mixup_repro.datasets' defaults")
+    device: str = param("auto", help="where runs train: auto (CUDA if available), cpu, cuda, cuda:N")
 
 
 @dataclass(frozen=True)
@@ -145,14 +159,29 @@ class SweepGrid:
                               f"(it names the summary file); rename it")
         if grid.axes.data_dir:
             check_data_dir(grid.axes.data_dir)
+        from .train import resolve_device
+
+        try:
+            resolve_device(grid.axes.device)
+        except ValueError as err:
+            raise ConfigError(f"{err} (parameter 'device' in {source})") from None
         grid.runs()  # every combination must be a valid run
         return grid
 
     def runs(self) -> list[TrainRunConfig]:
-        """One config per distinct run: dataset x model x (erm, mixup x alpha) x seeds, in that order."""
+        """One config per distinct run: dataset x model x (erm, mixup x alpha) x seeds, in that order.
+
+        Models pair with the datasets they fit (binary models with synthetic data, vision models with images).
+        """
         out: dict[str, TrainRunConfig] = {}
+        for model in self.axes.model:
+            if not any(model in _models_for(d) for d in self.axes.dataset):
+                known = sorted({m for d in self.axes.dataset for m in _models_for(d)})
+                raise ConfigError(f"unknown model '{model}' for the datasets {', '.join(self.axes.dataset)}; known "
+                                  f"models: {', '.join(known)}; fix it in the grid file")
         for dataset in self.axes.dataset:
-            for model in self.axes.model:
+            # A grid may mix synthetic and image datasets: each model runs on the datasets it fits.
+            for model in (m for m in self.axes.model if m in _models_for(dataset)):
                 for method in self.axes.method:
                     for alpha in (self.axes.alpha if method == "mixup" else (0.0,)):
                         beta = self.train.get("beta", alpha) if method == "mixup" else 0.0
@@ -192,19 +221,45 @@ def _derived_seed(seed: int, index: int) -> int:
 
 
 def _data(cfg: TrainRunConfig, data_dir: str | None):
-    """(X, y, X_test, y_test) of the run; the test sample is drawn with a seed derived from ``data_seed``."""
+    """(X, y, X_test, y_test, num_classes) of the run.
+
+    Synthetic data: the test sample is drawn with a seed derived from ``data_seed``. Images: the first
+    ``n_samples`` / ``n_test`` examples of each split (the ``fake`` dataset is generated with ``data_seed``).
+    """
     import torch
 
+    if cfg.dataset in IMAGE_DATASETS:
+        from .datasets import load_image_dataset
+
+        root = check_data_dir(data_dir) if data_dir else None
+        train, test = (load_image_dataset(cfg.dataset, split, root, n=n, fake_size=n, seed=cfg.data_seed)
+                       for split, n in (("train", cfg.n_samples), ("test", cfg.n_test)))
+        return train.X, train.y, test.X, test.y, train.num_classes
     from . import data
 
-    # Hook point for image datasets: mixup_repro.datasets.load_image_dataset(name, check_data_dir(data_dir)) and
-    # vision_models.build_vision_model (branch robustness) plug in here and in TrainRunConfig's name checks.
     dtype = getattr(torch, cfg.dtype)
     make = {"two_moons": lambda n, s: data.two_moons(n, cfg.noise, s, dtype=dtype),
             "gaussian_mixture": lambda n, s: data.gaussian_mixture(n, cfg.d, cfg.separation, s, dtype=dtype)}
     train = make[cfg.dataset](cfg.n_samples, cfg.data_seed)
     test = make[cfg.dataset](cfg.n_test, _derived_seed(cfg.data_seed, 1))
-    return train.X, train.y, test.X, test.y
+    return train.X, train.y, test.X, test.y, 2
+
+
+def _build(cfg: TrainRunConfig, X, num_classes: int, init_seed: int):
+    """The run's model, initialised from ``init_seed`` alone (images: with a Normalize layer of the train stats)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(init_seed)
+    if cfg.dataset in IMAGE_DATASETS:
+        from .datasets import channel_stats
+        from .vision_models import build_vision_model
+
+        mean, std = channel_stats(X)
+        return build_vision_model(cfg.model, tuple(X.shape[1:]), num_classes, generator=gen, mean=mean, std=std,
+                                  hidden=(cfg.hidden,))
+    from .models import build_model
+
+    return build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=gen, dtype=getattr(torch, cfg.dtype))
 
 
 def _valid_result(path: Path) -> bool:
@@ -219,7 +274,7 @@ def _valid_result(path: Path) -> bool:
 
 
 def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: int = 1,
-            data_dir: str | None = None, hooks: Iterable = ()) -> dict[str, str]:
+            data_dir: str | None = None, device: str | None = "auto", hooks: Iterable = ()) -> dict[str, str]:
     """Train one run (resuming from its checkpoint if there is one) and save its result atomically.
 
     Returns ``{"key", "status": "computed" | "skipped", "path"}``; a run whose valid result exists is skipped.
@@ -230,8 +285,7 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     import torch
 
     from .checkpoint import CorruptCheckpointError
-    from .models import build_model
-    from .train import fit
+    from .train import fit, resolve_device
 
     root = Path(results_root)
     key_cfg = _key_config(cfg)
@@ -240,16 +294,18 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
         return {"key": path.name, "status": "skipped", "path": str(path)}
     start = time.perf_counter()
     ckpt = root / RUN_NAME / ".checkpoints" / f"{path.name}.ckpt"
-    X, y, X_test, y_test = _data(cfg, data_dir)
+    X, y, X_test, y_test, num_classes = _data(cfg, data_dir)
     init_seed = _derived_seed(cfg.seed, 0)
+    dev = resolve_device(device)
 
     def train() -> tuple[torch.nn.Module, Any]:
-        gen = torch.Generator().manual_seed(init_seed)
-        model = build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=gen, dtype=getattr(torch, cfg.dtype))
+        model = _build(cfg, X, num_classes, init_seed)
         hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                   loss="cross_entropy" if cfg.dataset in IMAGE_DATASETS else "logistic",
                    batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
                    weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
-                   hooks=hooks, progress=False, checkpoint_path=ckpt, checkpoint_every=checkpoint_every)
+                   hooks=hooks, progress=False, device=dev, lr_schedule=cfg.lr_schedule,
+                   checkpoint_path=ckpt, checkpoint_every=checkpoint_every)
         return model, hist
 
     try:
@@ -265,7 +321,7 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
                                                       "mixup_loss", "test_loss", "test_err")}
     arrays.update({f"params.{k}": v.detach().cpu().numpy() for k, v in model.state_dict().items()})
     meta = provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": init_seed},
-                      wall_time_s=time.perf_counter() - start, device="cpu")
+                      wall_time_s=time.perf_counter() - start, device=str(dev))
     meta["resumed_from_epoch"] = hist.resumed_from
     save_result(Result(name=RUN_NAME, config=key_cfg, metrics=metrics, arrays=arrays, meta=meta), root)
     ckpt.unlink(missing_ok=True)
@@ -355,7 +411,8 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
             _check_workers(client)
             token = uuid.uuid4().hex[:8]
             futures = {client.submit(run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
-                                     data_dir=grid.axes.data_dir or None, key=f"{RUN_NAME}-{k}-{token}",
+                                     data_dir=grid.axes.data_dir or None, device=grid.axes.device,
+                                     key=f"{RUN_NAME}-{k}-{token}",
                                      retries=2, pure=False): k for k, cfg in todo}
             bar = tqdm(as_completed(futures), total=len(runs), initial=len(status), disable=not progress,
                        desc=f"sweep {grid.name}", unit="run", file=sys.stderr)

@@ -202,7 +202,7 @@ def fit(
         fingerprint = _fingerprint(model, X, y, X_test, y_test, alpha=alpha, beta=beta, epochs=epochs, lr=lr,
                                    seed=seed, loss=loss, batch_size=bs, optimizer=optimizer, momentum=momentum,
                                    weight_decay=weight_decay, per_sample_lam=per_sample_lam,
-                                   lr_schedule=lr_schedule)
+                                   lr_schedule=lr_schedule, autocast_dtype=str(autocast_dtype))
         try:  # fail before training, not at the first checkpoint
             checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
