@@ -229,3 +229,34 @@ def test_every_page_renders_cleanly_in_the_browser(html_dir: Path, doc: str) -> 
     shot = SCREENSHOT_DIR / f"{doc.replace('/', '__')}.png"
     _screenshot(page, shot)
     assert shot.exists() and shot.stat().st_size > 10_000, f"{doc}: no screenshot written to {shot}"
+
+
+# -- robustness chapter (static HTML: glue and figure labels need no script) ------------------------
+
+ROBUSTNESS_NOTEBOOKS = {
+    "thm31_logistic": ("fig-thm31-chain", "fig-thm31-radius", "fig-thm31-eps"),
+    "thm32_relu": ("fig-thm32-chain", "fig-thm32-radius", "fig-thm32-eps"),
+    "fig1a_fgsm": ("fig-fig1a",),
+}
+ROBUSTNESS_THEORY = {"thm31": "thm31_logistic", "thm32": "thm32_relu"}
+
+
+@pytest.mark.parametrize("name", ROBUSTNESS_NOTEBOOKS)
+def test_robustness_notebook_pages_label_their_figures(html_dir: Path, name: str) -> None:
+    html = (html_dir / "book" / "notebooks" / f"{name}.html").read_text("utf-8")
+    for fig in ROBUSTNESS_NOTEBOOKS[name]:
+        assert f'id="{fig}"' in html, f"figure {fig!r} is not labelled on {name}"
+    assert len(re.findall(r'<img\b[^>]*src="[^"]*_images/', html)) >= len(ROBUSTNESS_NOTEBOOKS[name])
+
+
+@pytest.mark.parametrize("page", ROBUSTNESS_THEORY)
+def test_robustness_theory_pages_glue_values_and_cite_figures(html_dir: Path, page: str) -> None:
+    html = (html_dir / "book" / "theory" / f"{page}.html").read_text("utf-8")
+    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', html)
+    assert len(pasted) >= 8 and all(text.strip() for text in pasted), f"glued values: {pasted}"
+    assert all(_is_number(t) or t in {"PASS", "FAIL", "INFO"} for t in pasted), f"glued values: {pasted}"
+    notebook = ROBUSTNESS_THEORY[page]
+    for fig in ROBUSTNESS_NOTEBOOKS[notebook]:
+        if fig.endswith(("chain", "eps", "radius")) and f"{notebook}.html#{fig}" not in html:
+            pytest.fail(f"{page} does not reference figure {fig}")
+    assert 'class="proof theorem admonition"' in html

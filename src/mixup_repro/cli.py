@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--output", type=Path, help="executed notebook path (default: book/notebooks for the "
                      "plain cpu run, runs/<profile>/ otherwise)")
     run.add_argument("--no-progress", action="store_true", help="hide the cell progress bar")
+    run.add_argument("--data-dir", help="folder holding an image notebook's dataset files (same as -p data_dir DIR)")
     rep = sub.add_parser("reproduce", help="run every notebook, build the book, summarise the claims")
     rep.add_argument("--profile", default="cpu", help="parameter profile (the book is built for cpu only)")
     rep.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
@@ -93,6 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = pipeline.find_root()
         if args.command == "run":
             overrides = {key: _parse_value(value) for key, value in args.parameter}
+            if args.data_dir is not None:
+                if "data_dir" not in config.get_schema(args.name).field_names():
+                    raise ConfigError(f"notebook '{args.name}' reads no dataset files; --data-dir applies to the "
+                                      f"image notebooks only")
+                overrides["data_dir"] = str(Path(args.data_dir).expanduser().resolve())
             out = pipeline.run_notebook(args.name, args.profile, overrides, root=root, output=args.output,
                                         progress=not args.no_progress)
             print(f"executed notebook: {out}")

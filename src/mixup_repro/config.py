@@ -35,6 +35,9 @@ __all__ = [
     "from_namespace",
     "load_profile",
     "Lemma31Config",
+    "Thm31Config",
+    "Thm32Config",
+    "Fig1aConfig",
 ]
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
@@ -345,3 +348,89 @@ class Lemma31Config(NotebookConfig):
     scale_grid: tuple[float, ...] = param((0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), low=0, low_open=True,
                                           help="factors multiplying the trained models' logits for the remainder sweep, each > 0, typically 0.25-16")
     dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of all computations")
+
+
+@register
+@dataclass(frozen=True)
+class Thm31Config(NotebookConfig):
+    """Theorem 3.1: the mixup/adversarial chain for logistic regression on separable data and two-moons."""
+
+    NAME: ClassVar[str] = "thm31_logistic"
+
+    n_samples: int = param(200, low=8, high=20000, help="training points per dataset, typically 100-2000")
+    dim: int = param(10, low=2, high=1000, help="input dimension d of the separable Gaussian data, typically 2-50")
+    separation: float = param(6.0, low=0, high=100, low_open=True, help="distance between the two Gaussian means (input units), typically 4-10")
+    noise: float = param(0.1, low=0, high=1, help="std of the two-moons noise, typically 0.05-0.3")
+    data_seed: int = param(0, low=0, help="seed of the data samples")
+    seed: int = param(0, low=0, help="seed of initialisation and mixing")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
+    epochs: int = param(200, low=1, high=100000, help="full-batch mixup epochs, typically 100-2000")
+    lr: float = param(0.5, low=0, high=100, low_open=True, help="learning rate of gradient descent, typically 0.05-1")
+    eval_every: int = param(10, low=1, high=100000, help="epochs between two checks of the chain, typically 1-20")
+    quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact mixup loss, typically 16-64")
+    radius_grid: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0), low=0, high=100,
+                                           help="l2 radii for the final models' adversarial-loss curves, in units of the median input norm, each in [0, 100]")
+
+
+@register
+@dataclass(frozen=True)
+class Thm32Config(NotebookConfig):
+    """Theorem 3.2: the chain for a bias-free ReLU MLP, PGD-l2 estimates, and a network with biases."""
+
+    NAME: ClassVar[str] = "thm32_relu"
+
+    n_samples: int = param(200, low=8, high=20000, help="training points, typically 100-2000")
+    dim: int = param(2, low=2, high=1000, help="input dimension of the XOR-cones data, typically 2-20")
+    margin: float = param(0.2, low=0, high=0.78, help="angular margin of the XOR-cones data (radians), typically 0-0.4")
+    data_seed: int = param(0, low=0, help="seed of the data sample")
+    seed: int = param(0, low=0, help="seed of initialisation, mixing and PGD starts")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
+    hidden: int = param(64, low=1, high=4096, help="hidden units of the one-hidden-layer ReLU MLPs, typically 16-256")
+    epochs: int = param(300, low=1, high=100000, help="full-batch mixup epochs, typically 100-2000")
+    lr: float = param(0.5, low=0, high=100, low_open=True, help="learning rate of gradient descent, typically 0.05-1")
+    eval_every: int = param(15, low=1, high=100000, help="epochs between two checks of the chain, typically 5-50")
+    pgd_steps: int = param(20, low=1, high=10000, help="PGD-l2 iterations per restart, typically 20-200")
+    pgd_restarts: int = param(2, low=1, high=100, help="PGD-l2 random restarts (the worst is kept), typically 1-10")
+    radius_grid: tuple[float, ...] = param((0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0), low=0, high=100,
+                                           help="l2 radii for the final models' adversarial-loss curves, in units of the median input norm, each in [0, 100]")
+
+
+@register
+@dataclass(frozen=True)
+class Fig1aConfig(NotebookConfig):
+    """Figure 1a: robust accuracy of ERM and mixup models under FGSM, and under PGD-l_inf and PGD-l2."""
+
+    NAME: ClassVar[str] = "fig1a_fgsm"
+
+    dataset: str = param("fashion_mnist", choices=("fashion_mnist", "kmnist", "digits", "svhn", "cifar10", "cifar100", "fake"),
+                         help="image dataset; fashion_mnist (cpu) and svhn (paper, as in the paper)")
+    data_dir: str = param("", help="folder holding the dataset files; empty for the defaults (Debian package, cache)")
+    download: bool = param(False, help="allow a torchvision download of a missing dataset (needs internet)")
+    n_train: int = param(0, low=0, help="training images used, 0 for all")
+    n_test: int = param(0, low=0, help="test images for clean accuracy and FGSM, 0 for all")
+    model: str = param("mlp", choices=("mlp", "cnn", "wrn16_8", "preact_resnet18"), help="architecture; mlp (cpu), wrn16_8 (paper)")
+    mlp_hidden: tuple[int, ...] = param((256,), low=1, high=65536, help="hidden widths of the mlp model, typically (256,) to (1024, 1024)")
+    seeds: tuple[int, ...] = param((0, 1, 2), low=0, help="one ERM and one mixup model per seed; at least 3 for a spread")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup Beta(alpha, beta), typically 0.2-2 (1 in the mixup reference code)")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter, typically equal to alpha")
+    epochs: int = param(4, low=1, high=1000, help="training epochs, typically 4-10 (cpu) or 30-100 (paper)")
+    batch_size: int = param(256, low=1, high=65536, help="minibatch size, typically 128-512")
+    lr: float = param(0.05, low=0, high=10, low_open=True, help="initial SGD learning rate, typically 0.01-0.1")
+    momentum: float = param(0.9, low=0, high=1, high_open=True, help="SGD momentum, typically 0.9")
+    weight_decay: float = param(5e-4, low=0, high=1, help="SGD weight decay, typically 1e-4 to 5e-4")
+    lr_schedule: str = param("cosine", choices=("constant", "cosine"), help="learning-rate schedule over the epochs")
+    fgsm_eps: tuple[float, ...] = param((0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15), low=0, high=1,
+                                        help="FGSM l_inf radii in [0, 1] pixel units (8/255 is about 0.031)")
+    pgd_eps: tuple[float, ...] = param((0.0, 0.02, 0.04, 0.06, 0.1), low=0, high=1,
+                                       help="PGD-l_inf radii in [0, 1] pixel units")
+    l2_eps: tuple[float, ...] = param((0.0, 0.5, 1.0, 1.5, 2.0), low=0, high=100,
+                                      help="PGD-l2 radii in [0, 1] pixel units (the l2 ball containing l_inf eps has radius eps sqrt(d))")
+    pgd_steps: int = param(10, low=1, high=1000, help="PGD iterations per restart, typically 10-50")
+    pgd_restarts: int = param(2, low=1, high=100, help="PGD random restarts (the worst per point is kept), typically 1-10")
+    n_pgd: int = param(500, low=1, help="test images attacked by PGD (the first ones), typically 500-10000")
+    eval_batch_size: int = param(2000, low=1, high=1000000, help="images per attack batch (memory), typically 500-10000")
+    device: str = param("auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if available, else the CPU")
+    bf16: bool = param(False, help="bf16 autocast for training forward passes (GPU)")
+    threads: int = param(1, low=0, high=1024, help="torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine")

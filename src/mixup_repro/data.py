@@ -5,6 +5,7 @@ Each generator is a function of its seed alone and returns float64 tensors by de
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from sklearn.datasets import make_moons
 
 from .config import ConfigError
 
-__all__ = ["Dataset", "DataDirError", "check_data_dir", "two_moons", "gaussian_mixture"]
+__all__ = ["Dataset", "DataDirError", "check_data_dir", "two_moons", "gaussian_mixture", "xor_cones"]
 
 
 class DataDirError(ConfigError):
@@ -92,3 +93,32 @@ def check_data_dir(path: str | Path) -> Path:
         raise DataDirError(f"data directory {p} cannot be read ({err.strerror or err}); fix its permissions "
                            f"or {fix}") from None
     return p.resolve()
+
+
+def xor_cones(n: int, d: int = 2, margin: float = 0.2, seed: int = 0, *, dtype=torch.float64) -> Dataset:
+    """Gaussian inputs labelled by the quadrant of their first two coordinates: ``y = 1[x_1 x_2 > 0]``.
+
+    The label depends only on the direction of ``x``, so a bias-free (positively homogeneous) ReLU network
+    can fit it, while no linear model can. Points whose direction in the (x_1, x_2) plane lies within
+    ``margin`` radians of an axis are redrawn, which leaves a margin between the classes. The sample holds
+    ``x`` and ``-x`` (same label), so it is exactly centred: a shift would break the directional labels.
+    """
+    _check_n(n)
+    if d < 2:
+        raise ValueError(f"d must be >= 2 (the label uses two coordinates), got {d}")
+    if not 0 <= margin < math.pi / 4:
+        raise ValueError(f"margin must lie in [0, pi/4) radians, got {margin}")
+    if n % 2:
+        raise ValueError(f"n must be even (the sample is symmetric: x and -x), got {n}")
+    rng = np.random.default_rng(seed)
+    rows: list[np.ndarray] = []
+    while sum(len(r) for r in rows) < n // 2:
+        X = rng.standard_normal((n, d))
+        angle = np.mod(np.arctan2(X[:, 1], X[:, 0]), np.pi / 2)  # direction modulo the quadrant
+        keep = (angle > margin) & (angle < np.pi / 2 - margin)
+        rows.append(X[keep])
+    half = np.concatenate(rows)[: n // 2]
+    # x and -x share a label (x_1 x_2 is even), so the sample mean is exactly 0 and no shift is needed.
+    X = np.concatenate([half, -half])
+    y = (X[:, 0] * X[:, 1] > 0).astype(float)
+    return Dataset(torch.as_tensor(X, dtype=dtype), torch.as_tensor(y, dtype=dtype), "xor_cones")

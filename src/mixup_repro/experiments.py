@@ -6,6 +6,7 @@ config, metrics (with the checked claims and their verdicts), arrays and provena
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
@@ -13,12 +14,13 @@ import torch
 
 from .config import Lemma31Config
 from .data import two_moons
-from .models import Scaled, build_model
+from .models import Scaled, build_model, init_from_generator
 from .results import Result, cached, provenance, save_result
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
 from .train import MixupLossHook, TaylorHook, fit
 
-__all__ = ["LEMMA31_MODELS", "FIG2_RTOL", "IDENTITY_TOL", "run_lemma31", "summarize", "book_values", "figure_note", "provenance_text"]
+__all__ = ["LEMMA31_MODELS", "FIG2_RTOL", "IDENTITY_TOL", "run_lemma31", "run_thm31", "run_thm32", "run_fig1a", "summarize",
+           "book_values", "thm_book_values", "fig1a_book_values", "figure_note", "provenance_text"]
 
 #: Models of the Lemma 3.1 / Figure 2 chapter: linear, piecewise-linear and smooth.
 LEMMA31_MODELS = ("logistic", "relu_mlp", "tanh_mlp")
@@ -252,3 +254,550 @@ def provenance_text(result: Result) -> str:
     lines = [f"config hash: {config_hash(result.config, name=result.name)}"]
     lines += [f"{k}: {meta[k]}" for k in keys]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Robustness chapter: Theorems 3.1 and 3.2, Figure 1a
+# ---------------------------------------------------------------------------------------------------
+
+#: The chain's inequalities are checked with this absolute slack (float64 rounding only).
+CHAIN_TOL = 1e-9
+#: Theorem 3.2's hypotheses (Euler identity, zero input Hessian) count as met below this (float64).
+HYPOTHESIS_TOL = 1e-10
+#: The cases of each theorem notebook: key -> label.
+THM31_CASES = {"separable": "separable Gaussians", "two_moons": "two-moons"}
+THM32_CASES = {"nobias": "bias-free ReLU MLP", "bias": "ReLU MLP with biases"}
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Run with ``n`` intra-op CPU threads (0: leave torch's setting), then restore it.
+
+    The theory chapters' tensors (a few hundred points) are too small for threads to pay, and on a busy
+    2-core machine two threads that wait on each other made a training step about 10 times slower.
+    """
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class _ChainHook:
+    """Every ``every`` epochs: Theorem 3.1/3.2's chain, and the true adversarial loss at the same radii.
+
+    ``true_adv(model, radius)`` returns per-example adversarial losses at an l2 radius (a scalar or (n,)):
+    exact for logistic regression, PGD-l2 for networks. Records plain floats under ``chain_*`` keys.
+    """
+
+    def __init__(self, X, y, alpha, beta, every, true_adv, theta_of=None, mixup_exact_order=None):
+        self.X, self.y, self.alpha, self.beta, self.every = X, y, alpha, beta, every
+        self.true_adv, self.theta_of, self.order = true_adv, theta_of, mixup_exact_order
+        self.last_radii = None
+
+    def __call__(self, epoch, model):
+        if epoch % self.every:
+            return None
+        from .theory import check_chain, eps_i, input_gradients
+
+        target = self.theta_of(model) if self.theta_of else model
+        chk = check_chain(target, self.X, self.y, self.alpha, self.beta, tol=CHAIN_TOL)
+        sqrt_d = self.X.shape[1] ** 0.5
+        G = target if self.theta_of else input_gradients(model, self.X)[1]
+        radii = eps_i(G, self.X, self.alpha, self.beta)
+        self.last_radii = radii
+        rec = {f"chain_{k}": float(getattr(chk, k)) for k in (
+            "standard", "R1", "R2", "R3", "mix_quadratic", "adv_eps_i", "adv_eps_mix", "first_holds",
+            "second_holds", "in_theta", "n_outside", "c_x", "R", "eps_mix", "euler_gap")}
+        rec["chain_true_adv_eps_mix"] = float(self.true_adv(model, chk.eps_mix * sqrt_d).mean())
+        if self.theta_of:  # exact per-example radii are only available in closed form
+            rec["chain_true_adv_eps_i"] = float(self.true_adv(model, radii * sqrt_d).mean())
+        if self.order:
+            rec["chain_mixup_exact"] = mixup_loss_exact(model, self.X, self.y, self.alpha, self.beta, order=self.order)
+        return rec
+
+
+_CHAIN_KEYS = ("epoch", "chain_standard", "chain_R1", "chain_R2", "chain_R3", "chain_mix_quadratic",
+               "chain_adv_eps_i", "chain_adv_eps_mix", "chain_first_holds", "chain_second_holds", "chain_in_theta",
+               "chain_n_outside", "chain_c_x", "chain_R", "chain_eps_mix", "chain_euler_gap",
+               "chain_true_adv_eps_mix", "chain_true_adv_eps_i", "chain_mixup_exact", "train_err_clean")
+
+
+def _chain_summary(a: dict[str, np.ndarray], case: str) -> dict:
+    """Counts and extremes of one case's chain records (arrays ``<case>.chain_*``)."""
+    inside = a[f"{case}.chain_in_theta"] > 0
+    holds = (a[f"{case}.chain_first_holds"] > 0) & (a[f"{case}.chain_second_holds"] > 0)
+    mix, true_mix = a[f"{case}.chain_mix_quadratic"], a[f"{case}.chain_true_adv_eps_mix"]
+    out = {
+        "n_iterates": int(inside.size), "n_in_theta": int(inside.sum()),
+        "n_holds_in_theta": int((holds & inside).sum()), "n_holds_outside": int((holds & ~inside).sum()),
+        "first_in_theta_epoch": float(a[f"{case}.epoch"][inside][0]) if inside.any() else float("nan"),
+        "min_gap_first": float((mix - a[f"{case}.chain_adv_eps_i"])[inside].min()) if inside.any() else float("nan"),
+        "n_violate_true_eps_mix": int(((mix < true_mix) & inside).sum()),
+        "final_train_err_clean": float(a[f"{case}.train_err_clean"][-1]),
+        "final_eps_mix": float(a[f"{case}.chain_eps_mix"][-1]), "final_c_x": float(a[f"{case}.chain_c_x"][-1]),
+        "final_R": float(a[f"{case}.chain_R"][-1]), "final_R_median": float(np.median(a[f"{case}.R_i"])),
+        "max_euler_gap": float(a[f"{case}.chain_euler_gap"].max()),
+        "max_abs_R3": float(np.abs(a[f"{case}.chain_R3"]).max()),
+    }
+    if f"{case}.chain_true_adv_eps_i" in a:
+        out["n_violate_true_eps_i"] = int(((mix < a[f"{case}.chain_true_adv_eps_i"]) & inside).sum())
+    return out
+
+
+def _radius_curves(arrays, case, X, y, model, scale, radii_rel, true_adv, second_order):
+    """Final model: second-order and true adversarial loss over l2 radii ``radii_rel * scale``."""
+    radii = np.asarray(radii_rel, dtype=float) * scale
+    arrays[f"{case}.dim"] = np.array(X.shape[1])
+    arrays[f"{case}.radius"] = radii
+    arrays[f"{case}.radius_second_order"] = np.array([float(second_order(r).mean()) for r in radii])
+    arrays[f"{case}.radius_true"] = np.array([float(true_adv(model, float(r)).mean()) for r in radii])
+
+
+def run_thm31(cfg, *, progress: bool = True, save: bool = True) -> Result:
+    with _torch_threads(getattr(cfg, 'threads', 1)):
+        return _run_thm31(cfg, progress=progress, save=save)
+
+
+def _run_thm31(cfg, *, progress: bool, save: bool) -> Result:
+    """Theorem 3.1 on centred separable Gaussians and centred two-moons (bias-free logistic regression).
+
+    Trains ``f(x) = theta^T x`` with full-batch mixup and, every ``cfg.eval_every`` epochs, evaluates the
+    chain ``L~_mix >= mean l~_adv(eps_i sqrt d) >= mean l~_adv(eps_mix sqrt d)`` (:func:`theory.check_chain`),
+    whether theta lies in Theta, the exact adversarial loss at the same radii (closed form) and the exact
+    mixup loss (all pairs, quadrature). On the final model: R_i per example and both adversarial losses over
+    a grid of radii.
+    """
+    from .data import gaussian_mixture
+    from .models import LogisticRegression
+    from .theory import adv_loss_second_order, cosines, logistic_adv_loss_exact
+
+    start = time.perf_counter()
+    data = {"separable": gaussian_mixture(cfg.n_samples, cfg.dim, cfg.separation, cfg.data_seed),
+            "two_moons": two_moons(cfg.n_samples, cfg.noise, cfg.data_seed)}
+    arrays: dict[str, np.ndarray] = {}
+    seeds = {}
+    for index, (case, ds) in enumerate(data.items()):
+        X, y = ds.X, ds.y
+        seeds[case] = _seed_for(cfg.seed, index)
+        model = init_from_generator(LogisticRegression(ds.d, bias=False), torch.Generator().manual_seed(seeds[case]))
+        model = model.to(torch.float64)
+        theta_of = lambda m: m.theta.detach()  # noqa: E731
+        true_adv = lambda m, r: logistic_adv_loss_exact(m.theta.detach(), X, y, r)  # noqa: E731, B023
+        hook = _ChainHook(X, y, cfg.alpha, cfg.beta, cfg.eval_every, true_adv, theta_of, cfg.quad_order)
+        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                   hooks=[hook], progress=f"mixup {case}" if progress else False)
+        measured = ~np.isnan(hist.column("chain_mix_quadratic"))
+        for key in _CHAIN_KEYS:
+            arrays[f"{case}.{key}"] = hist.column(key)[measured]
+        theta = model.theta.detach()
+        arrays[f"{case}.R_i"] = cosines(theta, X).numpy()
+        arrays[f"{case}.x_norm"] = X.norm(dim=1).numpy()
+        f = X @ theta
+        _radius_curves(arrays, case, X, y, model, float(X.norm(dim=1).median()), cfg.radius_grid, true_adv,
+                       lambda r: adv_loss_second_order(f, theta.norm(), y, r))  # noqa: B023
+    summary = {case: _chain_summary(arrays, case) for case in data}
+    metrics = {"cases": summary, "case_labels": THM31_CASES, "true_adv": "exact",
+               "claims": _thm_claims("Theorem 3.1", THM31_CASES, summary, "exact")}
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds},
+                                    wall_time_s=time.perf_counter() - start, device="cpu"))
+    if save:
+        save_result(result)
+    return result
+
+
+def run_thm32(cfg, *, progress: bool = True, save: bool = True) -> Result:
+    with _torch_threads(getattr(cfg, 'threads', 1)):
+        return _run_thm32(cfg, progress=progress, save=save)
+
+
+def _run_thm32(cfg, *, progress: bool, save: bool) -> Result:
+    """Theorem 3.2 for a bias-free one-hidden-layer ReLU MLP, and the same MLP with biases, on XOR cones.
+
+    Checks the hypotheses (Euler identity ``f = grad f^T x`` and zero input Hessian), then evaluates the chain
+    every ``cfg.eval_every`` epochs of full-batch mixup training together with a PGD-l2 estimate (random
+    restarts, the worst kept) of the true adversarial loss at ``eps_mix sqrt d``. On the final models: R_i,
+    and the second-order adversarial loss against PGD over a grid of radii.
+    """
+    from .attacks import pgd
+    from .data import xor_cones
+    from .losses import get_loss
+    from .models import build_model
+    from .theory import adv_loss_second_order, cosines, input_gradients, input_hessian_max
+
+    start = time.perf_counter()
+    ds = xor_cones(cfg.n_samples, cfg.dim, cfg.margin, cfg.data_seed)
+    X, y = ds.X, ds.y
+    lossfn = get_loss("logistic")
+    pgd_gen = torch.Generator().manual_seed(_seed_for(cfg.seed, 100))
+
+    def true_adv(model, radius):
+        r = float(radius)
+        if r == 0:
+            with torch.no_grad():
+                return lossfn(model(X), y)
+        x_adv = pgd(model, X, y, r, 2.5 * r / cfg.pgd_steps, cfg.pgd_steps, norm="l2",
+                    restarts=cfg.pgd_restarts, generator=pgd_gen, clip=None)
+        with torch.no_grad():
+            return lossfn(model(x_adv), y)
+
+    arrays: dict[str, np.ndarray] = {"data.X": X.numpy(), "data.y": y.numpy()}
+    seeds, hypotheses = {}, {}
+    for index, case in enumerate(THM32_CASES):
+        seeds[case] = _seed_for(cfg.seed, index)
+        gen = torch.Generator().manual_seed(seeds[case])
+        model = build_model("relu_mlp_nobias" if case == "nobias" else "relu_mlp", ds.d, hidden=cfg.hidden,
+                            generator=gen)
+        hook = _ChainHook(X, y, cfg.alpha, cfg.beta, cfg.eval_every, true_adv)
+        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                   hooks=[hook], progress=f"mixup {case}" if progress else False)
+        measured = ~np.isnan(hist.column("chain_mix_quadratic"))
+        for key in _CHAIN_KEYS:
+            if key not in ("chain_true_adv_eps_i", "chain_mixup_exact"):
+                arrays[f"{case}.{key}"] = hist.column(key)[measured]
+        f, G = input_gradients(model, X)
+        arrays[f"{case}.R_i"] = cosines(G, X).numpy()
+        arrays[f"{case}.x_norm"] = X.norm(dim=1).numpy()
+        hypotheses[case] = {"euler_gap": float((f - (G * X).sum(dim=1)).abs().max()),
+                            "hessian_max": input_hessian_max(model, X)}
+        _radius_curves(arrays, case, X, y, model, float(X.norm(dim=1).median()), cfg.radius_grid, true_adv,
+                       lambda r: adv_loss_second_order(f, G.norm(dim=1), y, r))  # noqa: B023
+    summary = {case: _chain_summary(arrays, case) | hypotheses[case] for case in THM32_CASES}
+    for case in THM32_CASES:  # accuracy of the second-order adversarial loss at eps_mix sqrt(d)
+        t, s = arrays[f"{case}.chain_true_adv_eps_mix"], arrays[f"{case}.chain_adv_eps_mix"]
+        summary[case]["max_rel_gap_second_order_vs_pgd"] = float(np.max(np.abs(s - t) / t))
+    metrics = {"cases": summary, "case_labels": THM32_CASES, "true_adv": "PGD-l2", "claims": _thm32_claims(summary)}
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds},
+                                    wall_time_s=time.perf_counter() - start, device="cpu"))
+    if save:
+        save_result(result)
+    return result
+
+
+def _chain_claim(theorem: str, label: str, s: dict) -> dict:
+    held = f"{s['n_holds_in_theta']} of {s['n_in_theta']} iterates in Theta"
+    outside = s["n_iterates"] - s["n_in_theta"]
+    detail = (f"{held} (of {s['n_iterates']} checked; first in Theta at epoch {s['first_in_theta_epoch']:g}); "
+              f"outside Theta the chain still held at {s['n_holds_outside']} of {outside}"
+              if s["n_in_theta"] else
+              f"no iterate in Theta (final clean training error {s['final_train_err_clean']:.1%}); outside Theta "
+              f"the chain held at {s['n_holds_outside']} of {outside} iterates anyway")
+    if s["n_in_theta"] == 0:
+        verdict = "INFO"
+    else:
+        verdict = "PASS" if s["n_holds_in_theta"] == s["n_in_theta"] else "FAIL"
+    return {"id": f"{theorem} (chain, {label})",
+            "claim": "L~_mix >= mean l~_adv(eps_i sqrt d) >= mean l~_adv(eps_mix sqrt d) on every iterate in Theta",
+            "verdict": verdict, "detail": detail}
+
+
+def _violation_claim(theorem: str, cases: dict, summary: dict, how: str) -> dict:
+    parts = []
+    for case, label in cases.items():
+        s = summary[case]
+        n = s["n_in_theta"]
+        extra = (f", at eps_i sqrt d {s['n_violate_true_eps_i']}/{n}" if "n_violate_true_eps_i" in s else "")
+        parts.append(f"{label}: L~_mix < true adversarial loss at eps_mix sqrt d on {s['n_violate_true_eps_mix']}/{n}"
+                     f" in-Theta iterates{extra}")
+    return {"id": f"{theorem} (true adversarial loss)",
+            "claim": f"the bound also holds for the {how} adversarial loss at the same radius (not claimed by the paper)",
+            "verdict": "INFO", "detail": "; ".join(parts)}
+
+
+def _eps_claim(theorem: str, cases: dict, summary: dict) -> dict:
+    return {"id": f"{theorem} (size of eps_mix)", "claim": "the guaranteed radius eps_mix = R c_x E[1 - lam] on the final model",
+            "verdict": "INFO",
+            "detail": "; ".join(f"{label}: eps_mix {summary[c]['final_eps_mix']:.2e} (R = min_i R_i {summary[c]['final_R']:.2e}, "
+                                f"median R_i {summary[c]['final_R_median']:.2f}, c_x {summary[c]['final_c_x']:.2e})"
+                                for c, label in cases.items())}
+
+
+def _thm_claims(theorem: str, cases: dict, summary: dict, how: str) -> list[dict]:
+    claims = [_chain_claim(theorem, label, summary[case]) for case, label in cases.items()]
+    return claims + [_violation_claim(theorem, cases, summary, how), _eps_claim(theorem, cases, summary)]
+
+
+def _thm32_claims(summary: dict) -> list[dict]:
+    nb, b = summary["nobias"], summary["bias"]
+    ok = nb["euler_gap"] <= HYPOTHESIS_TOL and nb["hessian_max"] <= HYPOTHESIS_TOL
+    claims = [{
+        "id": "Theorem 3.2 (hypotheses)",
+        "claim": "a bias-free ReLU MLP has f(x) = grad f(x)^T x and a zero input Hessian at the data",
+        "verdict": "PASS" if ok else "FAIL",
+        "detail": f"bias-free: max |f - grad f^T x| {nb['euler_gap']:.1e}, max |Hess f| {nb['hessian_max']:.1e}; "
+                  f"with biases: {b['euler_gap']:.2f} and {b['hessian_max']:.1e}",
+    }, _chain_claim("Theorem 3.2", THM32_CASES["nobias"], nb)]
+    claims.append(_violation_claim("Theorem 3.2", THM32_CASES, summary, "PGD-l2 estimate of the"))
+    claims.append({
+        "id": "Theorem 3.2 (second-order adversarial loss)",
+        "claim": "l~_adv at eps_mix sqrt d matches the PGD-l2 adversarial loss",
+        "verdict": "INFO",
+        "detail": "largest relative gap along training: " + ", ".join(
+            f"{THM32_CASES[c]} {summary[c]['max_rel_gap_second_order_vs_pgd']:.1e}" for c in THM32_CASES),
+    })
+    claims.append({
+        "id": "Theorem 3.2 (with biases)",
+        "claim": "outside the hypotheses (biases) the chain is not guaranteed",
+        "verdict": "INFO",
+        "detail": (f"chain held at {b['n_holds_in_theta']} of {b['n_in_theta']} in-Theta iterates and "
+                   f"{b['n_holds_outside']} of {b['n_iterates'] - b['n_in_theta']} outside; "
+                   f"max |f - grad f^T x| {b['euler_gap']:.2f}"),
+    })
+    claims.append(_eps_claim("Theorem 3.2", THM32_CASES, summary))
+    return claims
+
+
+FIG1A_METHODS = ("erm", "mixup")
+#: The attacks of the robustness ladder: key -> (label, norm).
+FIG1A_ATTACKS = {"fgsm": ("FGSM (l_inf)", "linf"), "pgd_linf": ("PGD-l_inf", "linf"), "pgd_l2": ("PGD-l2", "l2")}
+
+
+def _correct(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
+    """Per-example correctness (bool, on the CPU) of ``model`` in eval mode."""
+    device = next(model.parameters()).device
+    out = []
+    with torch.no_grad():
+        for s in range(0, X.shape[0], batch):
+            out.append((model(X[s:s + batch].to(device)).argmax(1) == y[s:s + batch].to(device)).cpu())
+    return torch.cat(out)
+
+
+class _ModeProbe:
+    """Forward pre-hooks recording whether any module ran in training mode (attacks must use eval mode)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.saw_training = False
+        self.handles = [m.register_forward_pre_hook(self._hook) for m in model.modules()]
+
+    def _hook(self, module, args):
+        self.saw_training |= module.training
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _attack_correct(model, X, y, attack: str, eps: float, cfg, batch: int, generator) -> tuple[torch.Tensor, float]:
+    """Per-example correctness under one attack at one radius, and the fraction of zero input gradients."""
+    from .attacks import fgsm, pgd
+
+    device = next(model.parameters()).device
+    correct, zero_grad = [], 0
+    norm = FIG1A_ATTACKS[attack][1]
+    for s in range(0, X.shape[0], batch):
+        xb, yb = X[s:s + batch].to(device), y[s:s + batch].to(device)
+        if eps == 0:
+            x_adv = xb
+        elif attack == "fgsm":
+            x_adv = fgsm(model, xb, yb, eps, norm="linf")
+            zero_grad += int(((x_adv - xb).flatten(1).abs().amax(1) == 0).sum())
+        else:
+            x_adv = pgd(model, xb, yb, eps, 2.5 * eps / cfg.pgd_steps, cfg.pgd_steps, norm=norm,
+                        restarts=cfg.pgd_restarts, generator=generator)
+        with torch.no_grad():
+            correct.append((model(x_adv).argmax(1) == yb).cpu())
+    return torch.cat(correct), zero_grad / X.shape[0]
+
+
+def run_fig1a(cfg, *, progress: bool = True, save: bool = True) -> Result:
+    with _torch_threads(getattr(cfg, 'threads', 1)):
+        return _run_fig1a(cfg, progress=progress, save=save)
+
+
+def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
+    """Figure 1a and beyond: robust accuracy of ERM and mixup image classifiers against attack radii.
+
+    For each seed, trains one ERM (alpha = 0) and one mixup (Beta(alpha, beta)) model with minibatch SGD on
+    the clean training set, then measures on the test set: clean accuracy, FGSM-l_inf accuracy over
+    ``cfg.fgsm_eps`` (all ``n_test`` images), and PGD-l_inf / PGD-l2 accuracy with random restarts over
+    ``cfg.pgd_eps`` / ``cfg.l2_eps`` (the first ``n_pgd`` test images), and the per-point worst case over all
+    three attacks at matching l_inf radii. Sanity flags are recorded: eps = 0 gives the clean accuracy,
+    accuracy does not increase with eps, PGD is no weaker than FGSM on the same points, input gradients are
+    non-zero, and every module ran in eval mode during the attacks.
+    """
+    from .datasets import channel_stats, load_image_dataset
+    from .train import resolve_device
+    from .vision_models import build_vision_model
+
+    start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    kwargs = dict(data_dir=cfg.data_dir or None, download=cfg.download)
+    train = load_image_dataset(cfg.dataset, "train", n=cfg.n_train or None, **kwargs)
+    test = load_image_dataset(cfg.dataset, "test", n=cfg.n_test or None, **kwargs)
+    mean, std = channel_stats(train.X)
+    n_pgd = min(cfg.n_pgd, test.n)
+    X_pgd, y_pgd = test.X[:n_pgd], test.y[:n_pgd]
+    arrays: dict[str, np.ndarray] = {}
+    rows, flags, seeds_used = [], {}, {}
+    for seed in cfg.seeds:
+        for method in FIG1A_METHODS:
+            key = f"{method}.seed{seed}"
+            init_seed = _seed_for(seed, 0)  # ERM and mixup of one seed start from the same weights
+            seeds_used[key] = init_seed
+            model = build_vision_model(cfg.model, train.shape, train.num_classes,
+                                       generator=torch.Generator().manual_seed(init_seed), mean=mean, std=std,
+                                       hidden=cfg.mlp_hidden)
+            alpha = 0.0 if method == "erm" else cfg.alpha
+            hist = fit(model, train.X, train.y, alpha=alpha, beta=cfg.beta if alpha else None, epochs=cfg.epochs,
+                       lr=cfg.lr, seed=seed, loss="cross_entropy", batch_size=min(cfg.batch_size, train.n),
+                       optimizer="sgd", momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                       lr_schedule=cfg.lr_schedule, device=device, eval_batch_size=cfg.eval_batch_size,
+                       autocast_dtype=torch.bfloat16 if cfg.bf16 else None,
+                       progress=f"{method} seed {seed}" if progress else False)
+            for col in ("epoch", "train_loss_clean", "train_err_clean", "mixup_loss"):
+                arrays[f"{key}.{col}"] = hist.column(col)
+            model.eval()
+            clean = _correct(model, test.X, test.y, cfg.eval_batch_size)
+            gen = torch.Generator(device=device).manual_seed(_seed_for(seed, 1))
+            probe = _ModeProbe(model)
+            zero_grad = 0.0
+            worst = {}
+            for attack, grid, (X, y) in (("fgsm", cfg.fgsm_eps, (test.X, test.y)),
+                                         ("pgd_linf", cfg.pgd_eps, (X_pgd, y_pgd)),
+                                         ("pgd_l2", cfg.l2_eps, (X_pgd, y_pgd))):
+                accs = []
+                for eps in grid:
+                    corr, zg = _attack_correct(model, X, y, attack, eps, cfg, cfg.eval_batch_size, gen)
+                    accs.append(float(corr.float().mean()))
+                    if attack == "fgsm" and eps > 0:
+                        zero_grad = max(zero_grad, zg)
+                    if attack != "pgd_l2":  # per-point worst case over FGSM and PGD at each l_inf radius
+                        c = corr[:n_pgd]
+                        worst[eps] = c if eps not in worst else worst[eps] & c
+                    rows.append({"method": method, "seed": seed, "attack": attack, "eps": float(eps),
+                                 "robust_acc": accs[-1]})
+                arrays[f"{key}.{attack}"] = np.array(accs)
+            probe.remove()
+            common = sorted(set(cfg.fgsm_eps) & set(cfg.pgd_eps))
+            arrays[f"{key}.worst_eps"] = np.array(common, dtype=float)
+            arrays[f"{key}.worst"] = np.array([float(worst[e].float().mean()) for e in common])
+            fg_sub = {e: float(_attack_correct(model, X_pgd, y_pgd, "fgsm", e, cfg, cfg.eval_batch_size, gen)[0].float().mean())
+                      for e in common}
+            pg = dict(zip(cfg.pgd_eps, arrays[f"{key}.pgd_linf"]))
+            flags[key] = {
+                "clean_acc": float(clean.float().mean()),
+                "eps0_is_clean": all(arrays[f"{key}.{a}"][list(g).index(0.0)] == (float(clean.float().mean()) if a == "fgsm" else float(clean[:n_pgd].float().mean()))
+                                     for a, g in (("fgsm", cfg.fgsm_eps), ("pgd_linf", cfg.pgd_eps), ("pgd_l2", cfg.l2_eps)) if 0.0 in g),
+                "monotone": all(_nonincreasing(arrays[f"{key}.{a}"], g) for a, g in
+                                (("fgsm", cfg.fgsm_eps), ("pgd_linf", cfg.pgd_eps), ("pgd_l2", cfg.l2_eps))),
+                "pgd_no_weaker": all(pg[e] <= fg_sub[e] + 1e-12 for e in common),
+                "zero_grad_fraction": zero_grad,
+                "eval_mode": not probe.saw_training,
+            }
+    for attack, grid in (("fgsm", cfg.fgsm_eps), ("pgd_linf", cfg.pgd_eps), ("pgd_l2", cfg.l2_eps)):
+        arrays[f"eps.{attack}"] = np.asarray(grid, dtype=float)
+    summary = _fig1a_summary(cfg, arrays)
+    metrics = {"per_model": flags, "summary": summary, "n_test": test.n, "n_pgd": n_pgd,
+               "train_source": train.source, "claims": _fig1a_claims(cfg, summary, flags, test.n, n_pgd)}
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds={"seeds": list(cfg.seeds), "model_init": seeds_used},
+                                    wall_time_s=time.perf_counter() - start, device=str(device)))
+    if save:
+        save_result(result)
+    return result
+
+
+def _nonincreasing(acc: np.ndarray, grid) -> bool:
+    order = np.argsort(np.asarray(grid, dtype=float), kind="stable")
+    return bool(np.all(np.diff(np.asarray(acc)[order]) <= 1e-12))
+
+
+def _fig1a_summary(cfg, arrays) -> dict:
+    """Mean and sd over seeds of each method's accuracy per attack and radius."""
+    out = {}
+    for attack in FIG1A_ATTACKS:
+        for method in FIG1A_METHODS:
+            table = np.stack([arrays[f"{method}.seed{s}.{attack}"] for s in cfg.seeds])
+            out[f"{method}.{attack}.mean"] = table.mean(0).tolist()
+            out[f"{method}.{attack}.sd"] = (table.std(0, ddof=1) if len(cfg.seeds) > 1 else 0 * table[0]).tolist()
+    return out
+
+
+def _fig1a_claims(cfg, summary, flags, n_test, n_pgd) -> list[dict]:
+    def series(method, attack):
+        return np.array(summary[f"{method}.{attack}.mean"]), np.array(summary[f"{method}.{attack}.sd"])
+
+    n = len(cfg.seeds)
+    claims = []
+    (m, msd), (e, esd) = series("mixup", "fgsm"), series("erm", "fgsm")
+    pos = [k for k, eps in enumerate(cfg.fgsm_eps) if eps > 0]
+    wins = sum(m[k] > e[k] for k in pos)
+    claims.append({
+        "id": "Figure 1a (FGSM)",
+        "claim": "the mixup model has higher FGSM robust accuracy than the ERM model at every attack size",
+        "verdict": "PASS" if pos and wins == len(pos) else "FAIL",
+        "detail": f"mixup > ERM at {wins} of {len(pos)} radii (mean of {n} seeds, {n_test} test images); "
+                  + ", ".join(f"eps {cfg.fgsm_eps[k]:g}: {100 * m[k]:.1f}+/-{100 * msd[k]:.1f} vs "
+                              f"{100 * e[k]:.1f}+/-{100 * esd[k]:.1f} %" for k in pos),
+    })
+    clean_m, clean_e = m[list(cfg.fgsm_eps).index(0.0)] if 0.0 in cfg.fgsm_eps else np.nan, \
+        e[list(cfg.fgsm_eps).index(0.0)] if 0.0 in cfg.fgsm_eps else np.nan
+    claims.append({"id": "Figure 1a (clean accuracy)", "claim": "clean test accuracy of the two training methods",
+                   "verdict": "INFO", "detail": f"ERM {100 * clean_e:.1f} %, mixup {100 * clean_m:.1f} % (mean of {n} seeds)"})
+    # How much of the FGSM gain survives PGD, at the radii both attacks share.
+    common = [eps for eps in cfg.pgd_eps if eps > 0 and eps in cfg.fgsm_eps]
+    (pm, _), (pe, _) = series("mixup", "pgd_linf"), series("erm", "pgd_linf")
+    parts = []
+    for eps in common:
+        kf, kp = list(cfg.fgsm_eps).index(eps), list(cfg.pgd_eps).index(eps)
+        parts.append(f"eps {eps:g}: FGSM gain {100 * (m[kf] - e[kf]):+.1f}, PGD gain {100 * (pm[kp] - pe[kp]):+.1f} points")
+    claims.append({"id": "Beyond Fig. 1a (PGD-l_inf)",
+                   "claim": "how much of mixup's FGSM gain survives PGD-l_inf with restarts",
+                   "verdict": "INFO", "detail": f"{n_pgd} test images, {cfg.pgd_steps} steps x {cfg.pgd_restarts} restarts; "
+                   + ("; ".join(parts) or "no common radius")})
+    (lm, _), (le, _) = series("mixup", "pgd_l2"), series("erm", "pgd_l2")
+    claims.append({"id": "Beyond Fig. 1a (PGD-l2)", "claim": "mixup's gain under PGD-l2",
+                   "verdict": "INFO", "detail": ", ".join(f"eps {eps:g}: {100 * (lm[k] - le[k]):+.1f} points"
+                                                            for k, eps in enumerate(cfg.l2_eps) if eps > 0)})
+    names = ("eps0_is_clean", "monotone", "pgd_no_weaker", "eval_mode")
+    bad = [f"{k}: {name}" for k, f in flags.items() for name in names if not f[name]]
+    zero = max(f["zero_grad_fraction"] for f in flags.values())
+    ok = not bad and zero < 0.01
+    claims.append({"id": "Figure 1a (sanity flags)",
+                   "claim": "eps = 0 gives clean accuracy, accuracy non-increasing in eps, PGD no weaker than FGSM, "
+                            "non-zero input gradients, eval mode",
+                   "verdict": "PASS" if ok else "FAIL",
+                   "detail": (f"all {len(flags)} models pass" if not bad else "failed: " + ", ".join(bad))
+                   + f"; largest share of zero FGSM steps {zero:.1%}"})
+    return claims
+
+
+# The public runners pin the thread count; their documentation is the body's.
+run_thm31.__doc__, run_thm32.__doc__, run_fig1a.__doc__ = _run_thm31.__doc__, _run_thm32.__doc__, _run_fig1a.__doc__
+
+
+def thm_book_values(result: Result) -> dict[str, float | str]:
+    """Plain values the theory pages glue, per case of a Theorem 3.1/3.2 run (keys ``<case>_<quantity>``)."""
+    out: dict[str, float | str] = {}
+    for case, s in result.metrics["cases"].items():
+        for key in ("n_iterates", "n_in_theta", "n_holds_in_theta", "n_holds_outside", "n_violate_true_eps_mix",
+                    "final_eps_mix", "final_R", "final_R_median", "final_c_x", "final_train_err_clean"):
+            out[f"{case}_{key}"] = float(s[key])
+        for key in ("euler_gap", "hessian_max", "max_rel_gap_second_order_vs_pgd"):
+            if key in s:
+                out[f"{case}_{key}"] = float(s[key])
+    for c in result.metrics["claims"]:
+        slug = c["id"].split("(", 1)[-1].rstrip(")").replace(" ", "_").replace(",", "").replace("-", "_")
+        out[f"verdict_{slug}"] = str(c["verdict"])
+    return out
+
+
+def fig1a_book_values(result: Result) -> dict[str, float | str]:
+    """Plain values for the prose: clean accuracies and the FGSM / PGD gains (percentage points) per radius."""
+    cfg, s = result.config, result.metrics["summary"]
+    out: dict[str, float | str] = {}
+    for method in FIG1A_METHODS:
+        out[f"clean_{method}"] = 100 * float(s[f"{method}.fgsm.mean"][cfg["fgsm_eps"].index(0.0)]) \
+            if 0.0 in cfg["fgsm_eps"] else float("nan")
+    for attack, grid in (("fgsm", cfg["fgsm_eps"]), ("pgd_linf", cfg["pgd_eps"]), ("pgd_l2", cfg["l2_eps"])):
+        gains = [100 * (m - e) for m, e in zip(s[f"mixup.{attack}.mean"], s[f"erm.{attack}.mean"])]
+        out[f"max_gain_{attack}"] = float(max(gains))
+        out[f"min_gain_{attack}"] = float(min(g for g, eps in zip(gains, grid) if eps > 0)) if any(grid) else 0.0
+    for c in result.metrics["claims"]:
+        out["verdict_" + c["id"].split("(", 1)[-1].rstrip(")").replace(" ", "_").replace("-", "_")] = str(c["verdict"])
+    out["n_seeds"] = float(len(cfg["seeds"]))
+    return out

@@ -25,6 +25,9 @@ __all__ = ["NOTEBOOKS", "find_root", "resolve_config", "default_output", "run_no
 
 NOTEBOOKS: dict[str, Path] = {
     "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
+    "thm31_logistic": Path("notebooks/thm31_logistic.ipynb"),
+    "thm32_relu": Path("notebooks/thm32_relu.ipynb"),
+    "fig1a_fgsm": Path("notebooks/fig1a_fgsm.ipynb"),
 }
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 
 from .results import Result
 
-__all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder"]
+__all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder",
+           "plot_thm_chain", "plot_thm_radius", "plot_thm_eps", "plot_fig1a", "fig1a_frame", "fig1a_table"]
 
 MODEL_LABELS = {"logistic": "logistic regression", "relu_mlp": "ReLU MLP", "tanh_mlp": "tanh MLP"}
 TERM_LABELS = {"taylor_R1": "$R_1$", "taylor_R2": "$R_2$", "taylor_R3": "$R_3$"}
@@ -115,3 +116,143 @@ def plot_lemma31_remainder(result: Result) -> Figure:
     axes[2].axvline(1.0, color="0.5", ls=":", lw=1)
     fig.tight_layout()
     return fig
+
+
+# -- robustness chapter -----------------------------------------------------------------------------
+
+ATTACK_LABELS = {"fgsm": "FGSM, $\\ell_\\infty$", "pgd_linf": "PGD, $\\ell_\\infty$", "pgd_l2": "PGD, $\\ell_2$"}
+METHOD_LABELS = {"erm": "ERM", "mixup": "mixup"}
+
+
+def _cases(result: Result) -> dict[str, str]:
+    return dict(result.metrics["case_labels"])
+
+
+def _shade_outside_theta(ax, epochs: np.ndarray, inside: np.ndarray) -> None:
+    """Grey bands over the checked epochs whose parameter lies outside Theta."""
+    step = float(np.median(np.diff(epochs))) if len(epochs) > 1 else 1.0
+    for e, ok in zip(epochs, inside):
+        if not ok:
+            ax.axvspan(e - step / 2, e + step / 2, color="0.88", lw=0, zorder=0)
+
+
+def plot_thm_chain(result: Result) -> Figure:
+    """Theorem 3.1/3.2 along mixup training: both sides of the chain and the true adversarial loss.
+
+    One panel per case; grey bands mark iterates outside Theta, where the theorem promises nothing.
+    """
+    cases = _cases(result)
+    how = result.metrics.get("true_adv", "true")
+    apply_style()
+    palette = sns.color_palette("colorblind")
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.2 * len(cases), 3.8), squeeze=False)
+    for ax, (case, label) in zip(axes[0], cases.items()):
+        a = result.arrays
+        ep = a[f"{case}.epoch"]
+        _shade_outside_theta(ax, ep, a[f"{case}.chain_in_theta"] > 0)
+        ax.plot(ep, a[f"{case}.chain_mix_quadratic"], color=palette[0], lw=2, label=r"$\tilde L_{mix}$")
+        ax.plot(ep, a[f"{case}.chain_adv_eps_i"], color=palette[1], lw=1.5,
+                label=r"mean $\tilde\ell_{adv}(\varepsilon_i\sqrt{d})$")
+        ax.plot(ep, a[f"{case}.chain_adv_eps_mix"], color=palette[2], lw=1.5,
+                label=r"mean $\tilde\ell_{adv}(\varepsilon_{mix}\sqrt{d})$")
+        ax.plot(ep, a[f"{case}.chain_true_adv_eps_mix"], color=palette[3], ls="--", lw=1.5,
+                label=f"{how} adversarial loss at $\\varepsilon_{{mix}}\\sqrt{{d}}$")
+        if f"{case}.chain_mixup_exact" in a and not np.all(np.isnan(a[f"{case}.chain_mixup_exact"])):
+            ax.plot(ep, a[f"{case}.chain_mixup_exact"], color=palette[7], ls=":", lw=1.5, label=r"exact $L_{mix}$")
+        ax.text(0.97, 0.95, label, transform=ax.transAxes, ha="right", va="top")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss (nats)")
+    axes[0, -1].legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_thm_radius(result: Result) -> Figure:
+    """Final models: the second-order and the true adversarial loss against the l2 radius.
+
+    The horizontal line is the final L~_mix and the dotted vertical line the guaranteed radius eps_mix sqrt(d);
+    the theorem bounds the second-order curve left of that line only.
+    """
+    cases = _cases(result)
+    how = result.metrics.get("true_adv", "true")
+    apply_style()
+    palette = sns.color_palette("colorblind")
+    fig, axes = plt.subplots(1, len(cases), figsize=(5.2 * len(cases), 3.6), squeeze=False)
+    for ax, (case, label) in zip(axes[0], cases.items()):
+        a = result.arrays
+        r = a[f"{case}.radius"]
+        ax.plot(r, a[f"{case}.radius_second_order"], color=palette[2], marker="o", ms=4,
+                label=r"mean $\tilde\ell_{adv}(r)$ (second order)")
+        ax.plot(r, a[f"{case}.radius_true"], color=palette[3], ls="--", marker="s", ms=4,
+                label=f"{how} adversarial loss")
+        ax.axhline(a[f"{case}.chain_mix_quadratic"][-1], color=palette[0], lw=1.5, label=r"$\tilde L_{mix}$ (final)")
+        ax.axvline(a[f"{case}.chain_eps_mix"][-1] * np.sqrt(float(a[f"{case}.dim"])), color="0.4", ls=":", lw=1.2,
+                   label=r"$\varepsilon_{mix}\sqrt{d}$")
+        ax.text(0.03, 0.95, label, transform=ax.transAxes, ha="left", va="top")
+        ax.set_xlabel("$\\ell_2$ radius $r$ (input units)")
+        ax.set_ylabel("mean loss (nats)")
+    axes[0, -1].legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_thm_eps(result: Result) -> Figure:
+    """Left: the distribution of R_i = |cos(grad f(x_i), x_i)| on the final models. Right: eps_mix along training."""
+    cases = _cases(result)
+    frames = [pd.DataFrame({"R_i": result.arrays[f"{c}.R_i"], "case": label}) for c, label in cases.items()]
+    df = pd.concat(frames, ignore_index=True)
+    apply_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10.5, 3.6))
+    sns.histplot(data=df, x="R_i", hue="case", bins=25, binrange=(0, 1), element="step", stat="probability",
+                 common_norm=False, ax=left)
+    left.set_xlabel(r"$R_i = |\cos(\nabla f(x_i), x_i)|$ (final model)")
+    left.set_ylabel("share of training points")
+    for k, (c, label) in enumerate(cases.items()):
+        a = result.arrays
+        right.plot(a[f"{c}.epoch"], a[f"{c}.chain_eps_mix"], color=sns.color_palette("colorblind")[k], label=label)
+    right.set_yscale("log")
+    right.set_xlabel("epoch")
+    right.set_ylabel(r"$\varepsilon_{mix} = \min_i R_i\, c_x\, E[1-\lambda]$")
+    right.legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def fig1a_frame(result: Result) -> pd.DataFrame:
+    """Long table: method, seed, attack, eps, robust accuracy (one row per model, attack and radius)."""
+    cfg, rows = result.config, []
+    for method in METHOD_LABELS:
+        for seed in cfg["seeds"]:
+            for attack in ATTACK_LABELS:
+                for eps, acc in zip(result.arrays[f"eps.{attack}"], result.arrays[f"{method}.seed{seed}.{attack}"]):
+                    rows.append({"method": METHOD_LABELS[method], "seed": seed, "attack": attack, "eps": eps,
+                                 "robust_acc": acc})
+    return pd.DataFrame(rows)
+
+
+def plot_fig1a(result: Result) -> Figure:
+    """Figure 1a and the robustness ladder: robust accuracy against the radius, mean +/- sd over seeds."""
+    df = fig1a_frame(result)
+    n = len(result.config["seeds"])
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+    for k, (ax, attack) in enumerate(zip(axes, ATTACK_LABELS)):
+        sns.lineplot(data=df[df.attack == attack], x="eps", y="robust_acc", hue="method", style="method",
+                     markers=True, dashes=False, errorbar="sd", ax=ax, legend=k == 0)
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        unit = "$\\ell_2$" if attack == "pgd_l2" else "$\\ell_\\infty$"
+        ax.set_xlabel(f"{ATTACK_LABELS[attack].split(',')[0]} radius $\\varepsilon$ ({unit}, [0, 1] pixel units)")
+        ax.set_ylabel("robust test accuracy" if k == 0 else "")
+        ax.set_ylim(0, 1)
+    handles, labels = axes[0].get_legend_handles_labels()
+    axes[0].legend(handles, [f"{lab} (mean $\\pm$ sd, n = {n} seeds)" for lab in labels], loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def fig1a_table(result: Result) -> pd.DataFrame:
+    """Mean and sd over seeds of the robust accuracy (%), one row per attack and radius."""
+    df = fig1a_frame(result)
+    table = df.groupby(["attack", "eps", "method"])["robust_acc"].agg(["mean", "std"]).unstack("method") * 100
+    table.columns = [f"{m} {s} (%)" for s, m in table.columns]
+    return table.round(1)

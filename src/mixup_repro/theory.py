@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
+from torch.func import functional_call, grad, hessian, vmap
 
 from .losses import get_loss
 from .mixing import lambda_moments
@@ -36,6 +36,8 @@ __all__ = [
     "eps_mix",
     "in_theta",
     "input_gradients",
+    "input_hessian_max",
+    "logistic_adv_loss_exact",
 ]
 
 
@@ -250,3 +252,47 @@ def check_chain(model_or_theta: nn.Module | torch.Tensor, X: torch.Tensor, y: to
         R=float(cosines(G, X).min()), eps_mix=e_mix, mean_norm=mean_norm, euler_gap=euler_gap,
         hypotheses_met=not unmet, verdict=verdict,
     )
+
+
+def logistic_adv_loss_exact(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                            radius: torch.Tensor | float) -> torch.Tensor:
+    """The exact per-example maximum of the logistic loss of ``f(x) = x^T theta`` over l2 balls (no box).
+
+    ``max_{||delta|| <= r_i} l(theta^T (x_i + delta), y_i) = l(theta^T x_i + (1 - 2 y_i) r_i ||theta||, y_i)``:
+    the loss is monotone in the logit, which moves by at most ``r_i ||theta||`` (digest Section 2.2). Unlike
+    :func:`mixup_repro.attacks.logistic_adversarial_loss` the radius may differ per example, as the theorems'
+    ``eps_i sqrt(d)`` do.
+
+    Args: theta (d,), X (n, d), y (n,) in {0, 1}, radius: a scalar or (n,) of l2 radii >= 0.
+    Returns: (n,) losses.
+    """
+    if X.ndim != 2 or theta.shape != (X.shape[1],):
+        raise ValueError(f"need theta of shape (d,) and X of shape (n, d); got {tuple(theta.shape)} and {tuple(X.shape)}")
+    r = torch.as_tensor(radius, dtype=X.dtype, device=X.device)
+    if bool((r < 0).any()) or not bool(torch.isfinite(r).all()):
+        raise ValueError("radius must be finite and >= 0")
+    y_ = y.to(X.dtype)
+    u = X @ theta + (1 - 2 * y_) * r * theta.norm()
+    return get_loss("logistic")(u, y_)
+
+
+def input_hessian_max(model: nn.Module, X: torch.Tensor) -> float:
+    """``max_i max_{j,k} |Hess_x f(x_i)_{jk}|`` of a one-logit model (Theorem 3.2 needs 0), in eval mode.
+
+    Materialises the (d, d) input Hessian per example with ``vmap(hessian(.))``: meant for the small ``d``
+    of the theory chapters.
+    """
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def f_one(x: torch.Tensor) -> torch.Tensor:
+        return functional_call(model, (params, buffers), (x.unsqueeze(0),)).reshape(())
+
+    modes = [m.training for m in model.modules()]
+    model.eval()
+    try:
+        H = vmap(hessian(f_one))(_flat(X))
+    finally:
+        for m, mode in zip(model.modules(), modes):
+            m.training = mode
+    return float(H.abs().max())
