@@ -34,6 +34,8 @@ __all__ = [
     "from_namespace",
     "load_profile",
     "Lemma31Config",
+    "GLMRegularizationConfig",
+    "RademacherConfig",
 ]
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
@@ -312,3 +314,53 @@ class Lemma31Config(NotebookConfig):
     scale_grid: tuple[float, ...] = param((0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0), low=0, low_open=True,
                                           help="factors multiplying the trained models' logits for the remainder sweep, each > 0, typically 0.25-16")
     dtype: str = param("float64", choices=("float64", "float32"), help="torch dtype of all computations")
+
+
+@register
+@dataclass(frozen=True)
+class GLMRegularizationConfig(NotebookConfig):
+    """Mixup as data-adaptive regularization for logistic and Poisson GLMs on low-rank synthetic data."""
+
+    NAME: ClassVar[str] = "glm_regularization"
+
+    d: int = param(40, low=2, high=2000, help="input dimension, typically 20-200")
+    rank: int = param(5, low=1, high=2000, help="rank of the input covariance (<= d), typically 1-20")
+    n_train: int = param(100, low=8, high=100000, help="training examples of the single-fit experiments, typically 50-1000")
+    n_test: int = param(5000, low=100, high=1000000, help="test examples drawn from the same distribution, typically 2000-20000")
+    signal_logistic: float = param(2.0, low=0, high=20, help="std of the true linear predictor for logistic data, typically 1-4")
+    signal_poisson: float = param(0.5, low=0, high=3, help="std of the true linear predictor for Poisson data, typically 0.3-1")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam for the mixup fits, typically 0.2-2")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically equal to alpha")
+    epochs: int = param(400, low=1, high=100000, help="full-batch gradient steps of the tracked fits, typically 200-2000")
+    lr_logistic: float = param(0.5, low=0, high=100, low_open=True, help="learning rate of the tracked logistic fits, typically 0.1-1")
+    lr_poisson: float = param(0.05, low=0, high=100, low_open=True, help="learning rate of the tracked Poisson fits, typically 0.01-0.1")
+    n_mix: int = param(16, low=1, high=1000, help="mixed copies per example in the Newton mixup fits (sample of the mixup loss), typically 8-64")
+    n_grid: tuple[int, ...] = param((50, 100, 200, 400, 800), low=8, high=100000, help="training sizes of the gap-versus-n sweep, each >= 8")
+    rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20), low=1, high=2000, help="covariance ranks of the gap-versus-rank sweep, each <= d")
+    sweep_n: int = param(200, low=8, high=100000, help="training size of the gap-versus-rank sweep, typically 100-1000")
+    n_seeds: int = param(5, low=1, high=100, help="data seeds per point of the gap sweeps, typically 3-20")
+    alpha_grid: tuple[float, ...] = param((0.2, 0.5, 1.0, 2.0, 4.0), low=0, high=64, low_open=True,
+                                          help="alpha = beta values at which E[(1-lam)^2/lam^2] is examined, each in (0, 64]")
+    quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact mixup loss, typically 16-64")
+    seed: int = param(0, low=0, help="seed of the data, the mixing draws and the initialisation")
+
+
+@register
+@dataclass(frozen=True)
+class RademacherConfig(NotebookConfig):
+    """The Rademacher complexity of W_gamma measured against the theorem's bound as gamma and the rank vary."""
+
+    NAME: ClassVar[str] = "rademacher"
+
+    d: int = param(50, low=2, high=5000, help="input dimension, typically 20-500")
+    n: int = param(200, low=4, high=100000, help="sample size, typically 100-2000")
+    rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20, 50), low=1, high=5000, help="covariance ranks, each <= d")
+    gamma_grid: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3, 1.0, 3.0), low=0, low_open=True,
+                                          help="constraint levels gamma of W_gamma, each > 0, typically 0.01-10")
+    gamma_rank: float = param(0.3, low=0, low_open=True, help="gamma of the rank sweep, typically 0.1-1")
+    q_max: float = param(16.0, low=0, low_open=True, help="bound on theta^T Sigma theta defining Theta (needed for rho > 0), typically 4-100")
+    n_draws: int = param(2000, low=2, high=10000000, help="sign vectors of the Monte Carlo expectation, typically 500-20000")
+    rho_sample: int = param(5000, low=100, high=10000000, help="inputs drawn to estimate rho, typically 2000-100000")
+    rho_directions: int = param(64, low=1, high=100000, help="random directions tried in the rho estimate, typically 32-512")
+    loss: str = param("logistic", choices=("logistic", "poisson"), help="GLM whose A'' defines W_gamma and rho")
+    seed: int = param(0, low=0, help="seed of the data, the sign vectors and the rho directions")

@@ -25,6 +25,8 @@ __all__ = ["NOTEBOOKS", "find_root", "resolve_config", "default_output", "run_no
 
 NOTEBOOKS: dict[str, Path] = {
     "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
+    "glm_regularization": Path("notebooks/glm_regularization.ipynb"),
+    "rademacher": Path("notebooks/rademacher.ipynb"),
 }
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 
