@@ -19,7 +19,19 @@ from .losses import GLM_LOSSES, get_loss
 from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
 
-__all__ = ["Hook", "History", "fit", "evaluate", "TaylorHook", "MixupLossHook"]
+__all__ = ["Hook", "History", "fit", "evaluate", "resolve_device", "TaylorHook", "MixupLossHook"]
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``: CUDA if available, else CPU; any other value is passed to ``torch.device``."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from err
 
 LOSSES = tuple(GLM_LOSSES) + ("cross_entropy",)
 
@@ -68,11 +80,14 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str
     was_training = model.training
     model.eval()
     total_loss, total_err = 0.0, 0.0
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else X.device
     with torch.no_grad():
         for s in range(0, X.shape[0], batch_size):
-            out = model(X[s : s + batch_size])
-            total_loss += float(_batch_loss(out, y[s : s + batch_size], loss))
-            total_err += float(_errors(out, y[s : s + batch_size], loss))
+            out = model(X[s : s + batch_size].to(device))
+            yb = y[s : s + batch_size].to(device)
+            total_loss += float(_batch_loss(out, yb, loss))
+            total_err += float(_errors(out, yb, loss))
     model.train(was_training)
     n = X.shape[0]
     err = total_err / n if loss in ("logistic", "cross_entropy") else float("nan")
@@ -99,6 +114,10 @@ def fit(
     y_test: torch.Tensor | None = None,
     hooks: Iterable[Hook] = (),
     progress: bool | str = True,
+    device: str | torch.device | None = None,
+    lr_schedule: str = "constant",
+    autocast_dtype: torch.dtype | None = None,
+    eval_batch_size: int = 4096,
 ) -> History:
     """Train ``model`` in place with ERM (``alpha = 0``) or mixup (``lam ~ Beta(alpha, beta)``).
 
@@ -115,6 +134,13 @@ def fit(
         hooks: callables ``hook(epoch, model)`` returning extra metrics, run at epoch 0 and after
             every epoch (a hook decides itself how often to measure).
         progress: show a progress bar over epochs (a string sets its description).
+        device: None keeps the model where it is (the data follow it batch by batch); ``"auto"`` moves
+            the model to CUDA if available, else the CPU; any ``torch.device`` string moves it there.
+            The data stay where they are and are moved batch by batch.
+        lr_schedule: ``"constant"`` or ``"cosine"`` (annealed per epoch from ``lr`` to 0).
+        autocast_dtype: e.g. ``torch.bfloat16`` for mixed precision on a GPU (forward passes of the
+            training steps only; evaluation stays in the model's dtype). None: off.
+        eval_batch_size: batch size of the per-epoch clean evaluations.
 
     Returns:
         the :class:`History`; epoch 0 is the model before training.
@@ -133,6 +159,12 @@ def fit(
     bs = n if batch_size is None else int(batch_size)
     if not 1 <= bs <= n:
         raise ValueError(f"batch_size must lie in [1, {n}] or be None (full batch), got {batch_size}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; choose one of {LR_SCHEDULES}")
+    if device is not None:
+        model.to(resolve_device(device))
+    param0 = next(model.parameters(), None)
+    dev = param0.device if param0 is not None else X.device
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "sgd":
         opt: torch.optim.Optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
@@ -140,6 +172,7 @@ def fit(
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose 'sgd' or 'adam'")
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if lr_schedule == "cosine" else None
 
     torch_gen = torch.Generator().manual_seed(seed)
     np_gen = np.random.default_rng(seed)
@@ -148,11 +181,11 @@ def fit(
 
     def record(epoch: int, mixup_loss: float) -> dict[str, float]:
         rec: dict[str, float] = {"epoch": epoch}
-        rec["train_loss_clean"], rec["train_err_clean"] = evaluate(model, X, y, loss)
+        rec["train_loss_clean"], rec["train_err_clean"] = evaluate(model, X, y, loss, eval_batch_size)
         if not np.isnan(mixup_loss):
             rec["mixup_loss"] = mixup_loss
         if X_test is not None and y_test is not None:
-            rec["test_loss"], rec["test_err"] = evaluate(model, X_test, y_test, loss)
+            rec["test_loss"], rec["test_err"] = evaluate(model, X_test, y_test, loss, eval_batch_size)
         for hook in hooks:
             rec.update(hook(epoch, model) or {})
         history.records.append(rec)
@@ -167,20 +200,27 @@ def fit(
         total, seen = 0.0, 0
         for s in range(0, n, bs):
             idx = order[s : s + bs]
-            xb, yb = X[idx], y[idx]
+            xb, yb = X[idx].to(dev, non_blocking=True), y[idx].to(dev, non_blocking=True)
             b = xb.shape[0]
             if is_erm(alpha):
                 batch = mix_batch(xb, yb, 1.0, torch.arange(b))
             else:
                 lam = sample_lambda(alpha, beta, b if per_sample_lam else (), np_gen)
                 batch = mix_batch(xb, yb, torch.as_tensor(lam, dtype=xb.dtype), torch.randperm(b, generator=torch_gen))
-            out = model(batch.x)
+            if autocast_dtype is None:
+                out = model(batch.x)
+            else:
+                with torch.autocast(dev.type, dtype=autocast_dtype):
+                    out = model(batch.x)
+                out = out.float()
             obj = mixup_cross_entropy(out, batch) if loss == "cross_entropy" else mixup_glm_loss(out, batch, loss)
             opt.zero_grad(set_to_none=True)
             obj.backward()
             opt.step()
             total += obj.item() * b
             seen += b
+        if sched is not None:
+            sched.step()
         rec = record(epoch, total / seen)
         bar.set_postfix(train_loss_clean=f"{rec['train_loss_clean']:.4f}", refresh=False)
     model.eval()

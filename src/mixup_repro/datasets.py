@@ -1,0 +1,313 @@
+"""Image datasets as in-memory tensors: inputs in [0, 1] of shape (n, C, H, W), integer labels.
+
+Attacks assume the [0, 1] box (:mod:`mixup_repro.attacks`), so nothing here normalises: normalisation is the
+first layer of the model (:class:`mixup_repro.vision_models.Normalize`, built from :func:`channel_stats`).
+
+Where the files come from, in this order:
+
+- ``fashion_mnist``: ``data_dir`` (unpacked ``*-ubyte`` or ``*-ubyte.gz`` files, either directly there or under
+  ``FashionMNIST/raw``), then the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``),
+  then a torchvision download if ``download=True``. The Debian ``.gz`` files are unpacked once into
+  ``<cache>/FashionMNIST/raw`` (``cache = data_dir`` or ``~/.cache/mixup-repro/data``), file by file through a
+  temporary name, because their MD5s differ from torchvision's and torchvision would otherwise try the network.
+- ``kmnist``, ``svhn``, ``cifar10``, ``cifar100``: torchvision's own layout under ``data_dir`` (default: the
+  cache), downloaded only with ``download=True``.
+- ``digits`` (scikit-learn's 8x8 digits, shipped with scikit-learn) and ``fake`` (a seeded synthetic generator):
+  always offline.
+
+When a dataset is missing, :class:`DatasetNotFoundError` names the files expected, where they were looked for
+and how to get them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATASETS",
+    "DEBIAN_FASHION_MNIST",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "channel_stats",
+    "default_cache_dir",
+    "fake_image_dataset",
+    "load_image_dataset",
+    "num_pixels",
+]
+
+SPLITS = ("train", "test")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+CACHE_ENV = "MIXUP_REPRO_DATA"
+
+_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte")
+#: The torchvision class and the files it needs under ``data_dir`` (for the error message).
+_TORCHVISION = {
+    "kmnist": ("KMNIST", "KMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte"),
+    "svhn": ("SVHN", "train_32x32.mat, test_32x32.mat"),
+    "cifar10": ("CIFAR10", "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"),
+    "cifar100": ("CIFAR100", "cifar-100-python/{train, test, meta}"),
+}
+#: name -> (channels, height, width, classes) of the real datasets.
+DATASETS = {
+    "fashion_mnist": (1, 28, 28, 10),
+    "kmnist": (1, 28, 28, 10),
+    "digits": (1, 8, 8, 10),
+    "svhn": (3, 32, 32, 10),
+    "cifar10": (3, 32, 32, 10),
+    "cifar100": (3, 32, 32, 100),
+    "fake": None,  # any shape: see fake_image_dataset
+}
+#: The digits split: a fixed permutation (this seed) and this share of the 1,797 images for testing.
+DIGITS_SEED, DIGITS_TEST_FRACTION = 0, 0.25
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are not on disk (and no download was allowed or it failed); the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Inputs ``X`` (n, C, H, W) float in [0, 1] and labels ``y`` (n,) int64 in [0, num_classes)."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    name: str
+    split: str
+    num_classes: int
+    source: str  # where the data were read from (a path, "sklearn" or "generated")
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one image."""
+        return tuple(self.X.shape[1:])
+
+    def subset(self, n: int) -> "ImageDataset":
+        """The first ``n`` examples (the order is fixed by the dataset, so this is deterministic)."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        n = min(n, self.n)
+        return ImageDataset(self.X[:n], self.y[:n], self.name, self.split, self.num_classes, self.source)
+
+
+def default_cache_dir() -> Path:
+    """``$MIXUP_REPRO_DATA`` or ``~/.cache/mixup-repro/data``: where unpacked and downloaded files go."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mixup-repro" / "data")
+
+
+def channel_stats(X: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of images (n, C, H, W), for the model's ``Normalize`` layer.
+
+    Computed in float64 from the training split, so no hard-coded constant can disagree with the data.
+    """
+    if X.ndim != 4:
+        raise ValueError(f"X must have shape (n, C, H, W), got {tuple(X.shape)}")
+    flat = X.transpose(0, 1).reshape(X.shape[1], -1).double()
+    std = flat.std(dim=1).clamp_min(1e-6)
+    return tuple(float(v) for v in flat.mean(dim=1)), tuple(float(v) for v in std)
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {SPLITS}")
+
+
+def _to_dataset(images: np.ndarray | torch.Tensor, labels, name: str, split: str, num_classes: int,
+                source: str, channels_last: bool = False) -> ImageDataset:
+    """uint8 images -> float32 in [0, 1] with shape (n, C, H, W)."""
+    x = torch.as_tensor(np.asarray(images))
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    elif channels_last:
+        x = x.permute(0, 3, 1, 2)
+    X = x.contiguous().to(torch.float32) / 255.0
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.int64).reshape(-1)
+    return ImageDataset(X, y, name, split, num_classes, source)
+
+
+# -- Fashion-MNIST ---------------------------------------------------------------------------------
+
+
+def _find_idx_files(folder: Path) -> dict[str, Path] | None:
+    """The four IDX files in ``folder`` (unpacked preferred over ``.gz``), or None if any is missing."""
+    found = {}
+    for stem in _MNIST_FILES:
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
+            if candidate.is_file():
+                found[stem] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def _unpack_atomically(files: dict[str, Path], raw: Path) -> None:
+    """Gunzip (or copy) each file into ``raw`` through a temporary name, so a reader never sees half a file."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for stem, src in files.items():
+        dest = raw / stem
+        if dest.is_file():
+            continue
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=raw)
+        try:
+            with os.fdopen(fd, "wb") as out, (gzip.open(src, "rb") if src.suffix == ".gz" else open(src, "rb")) as inp:
+                shutil.copyfileobj(inp, out)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _fashion_mnist_root(data_dir: Path | None, download: bool, debian_dir: Path) -> tuple[Path, str]:
+    """A torchvision root whose ``FashionMNIST/raw`` holds the unpacked files, and a description of the source."""
+    cache = data_dir or default_cache_dir()
+    looked = []
+    if data_dir is not None:
+        for folder in (data_dir / "FashionMNIST" / "raw", data_dir):
+            looked.append(str(folder))
+            files = _find_idx_files(folder)
+            if files:
+                _unpack_atomically(files, data_dir / "FashionMNIST" / "raw")
+                return data_dir, str(folder)
+    looked.append(str(debian_dir))
+    files = _find_idx_files(debian_dir)
+    if files:
+        _unpack_atomically(files, cache / "FashionMNIST" / "raw")
+        return cache, f"Debian package dataset-fashion-mnist ({debian_dir})"
+    cached = _find_idx_files(cache / "FashionMNIST" / "raw")
+    looked.append(str(cache / "FashionMNIST" / "raw"))
+    if cached and all(p.suffix != ".gz" for p in cached.values()):
+        return cache, str(cache / "FashionMNIST" / "raw")
+    if download:
+        return cache, "torchvision download"
+    raise DatasetNotFoundError(
+        f"Fashion-MNIST not found: expected the files {', '.join(_MNIST_FILES)} (optionally .gz) in one of: "
+        f"{'; '.join(looked)}. Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or point "
+        f"data_dir at a folder holding them (`mixup-repro run NAME --data-dir DIR`), or allow a torchvision "
+        f"download with download=True (`-p download true`).")
+
+
+def _load_fashion_mnist(split: str, data_dir: Path | None, download: bool, debian_dir: Path) -> ImageDataset:
+    from torchvision.datasets import FashionMNIST
+
+    root, source = _fashion_mnist_root(data_dir, download, debian_dir)
+    try:
+        ds = FashionMNIST(str(root), train=split == "train", download=download and source == "torchvision download")
+    except (RuntimeError, OSError) as err:  # torchvision: "Dataset not found", or a failed download
+        raise DatasetNotFoundError(
+            f"Fashion-MNIST could not be read or downloaded into {root / 'FashionMNIST' / 'raw'} ({err}). "
+            f"Install the Debian package (`apt-get install dataset-fashion-mnist`) or pass --data-dir with the "
+            f"files {', '.join(_MNIST_FILES)}.") from err
+    return _to_dataset(ds.data.numpy(), ds.targets.numpy(), "fashion_mnist", split, 10, source)
+
+
+# -- torchvision datasets --------------------------------------------------------------------------
+
+
+def _load_torchvision(name: str, split: str, data_dir: Path | None, download: bool) -> ImageDataset:
+    import torchvision.datasets as tvd
+
+    cls_name, files = _TORCHVISION[name]
+    root = data_dir or default_cache_dir()
+    fix = (f"Download it with download=True (`-p download true`, needs internet), or put the files there and "
+           f"pass that folder as data_dir (`mixup-repro run NAME --data-dir DIR`).")
+    cls = getattr(tvd, cls_name)
+    kwargs = {"split": split} if name == "svhn" else {"train": split == "train"}
+    try:
+        ds = cls(str(root), download=download, **kwargs)
+    except (RuntimeError, OSError) as err:  # not found (RuntimeError) or a failed download (URLError is an OSError)
+        how = "its download failed" if download else "downloads are off"
+        raise DatasetNotFoundError(
+            f"{name} not found under {root}: expected {files} ({how}: {err}). {fix}") from err
+    if name == "svhn":
+        images, labels = ds.data, ds.labels  # (n, 3, 32, 32)
+    elif name == "kmnist":
+        images, labels = ds.data.numpy(), ds.targets.numpy()
+    else:
+        return _to_dataset(ds.data, ds.targets, name, split, DATASETS[name][3], str(root), channels_last=True)
+    return _to_dataset(images, labels, name, split, DATASETS[name][3], str(root))
+
+
+# -- offline datasets ------------------------------------------------------------------------------
+
+
+def _load_digits(split: str) -> ImageDataset:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    perm = np.random.default_rng(DIGITS_SEED).permutation(len(bunch.target))
+    n_test = int(round(DIGITS_TEST_FRACTION * len(perm)))
+    idx = perm[n_test:] if split == "train" else perm[:n_test]
+    X = torch.as_tensor(bunch.images[idx] / 16.0, dtype=torch.float32).unsqueeze(1)  # pixel values 0..16
+    return ImageDataset(X, torch.as_tensor(bunch.target[idx], dtype=torch.int64), "digits", split, 10, "sklearn")
+
+
+def fake_image_dataset(n: int, shape: tuple[int, int, int] = (3, 32, 32), num_classes: int = 10, seed: int = 0,
+                       split: str = "train") -> ImageDataset:
+    """A seeded, learnable stand-in for an image dataset (for tests and the ``paper`` code path on CPU).
+
+    Each class has a fixed random template (seeded by ``seed``); an image is its class template plus Gaussian
+    pixel noise (std 0.15), clipped to [0, 1]. The two splits use disjoint noise streams.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if len(shape) != 3 or any(not isinstance(s, int) or s < 1 for s in shape):
+        raise ValueError(f"shape must be (C, H, W) with positive integers, got {shape!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+    _check_split(split)
+    templates = torch.rand((num_classes, *shape), generator=torch.Generator().manual_seed(seed))
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, SPLITS.index(split) + 1]).generate_state(1)[0]))
+    y = torch.randint(0, num_classes, (n,), generator=gen)
+    X = (templates[y] + 0.15 * torch.randn((n, *shape), generator=gen)).clamp(0, 1)
+    return ImageDataset(X, y, "fake", split, num_classes, "generated")
+
+
+def load_image_dataset(name: str, split: str, data_dir: str | Path | None = None, *, download: bool = False,
+                       n: int | None = None, fake_shape: tuple[int, int, int] = (3, 32, 32),
+                       fake_classes: int = 10, fake_size: int = 512, seed: int = 0,
+                       debian_dir: str | Path = DEBIAN_FASHION_MNIST) -> ImageDataset:
+    """Load one split of an image dataset as float32 tensors in [0, 1].
+
+    Args:
+        name: ``fashion_mnist``, ``kmnist``, ``digits``, ``svhn``, ``cifar10``, ``cifar100`` or ``fake``.
+        split: ``train`` or ``test``.
+        data_dir: a folder holding the files (see the module docstring); None or "" for the defaults.
+        download: allow torchvision to download a missing dataset (needs internet).
+        n: keep only the first ``n`` examples (None: all).
+        fake_shape, fake_classes, fake_size, seed: the ``fake`` dataset's (C, H, W), classes, size and seed.
+        debian_dir: where the Debian package puts Fashion-MNIST (a parameter for tests).
+    Raises:
+        DatasetNotFoundError: the files are missing and no download was allowed (or it failed).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    _check_split(split)
+    data_dir = Path(data_dir).expanduser() if data_dir else None
+    if name == "fake":
+        ds = fake_image_dataset(fake_size, tuple(fake_shape), fake_classes, seed, split)
+    elif name == "digits":
+        ds = _load_digits(split)
+    elif name == "fashion_mnist":
+        ds = _load_fashion_mnist(split, data_dir, download, Path(debian_dir))
+    else:
+        ds = _load_torchvision(name, split, data_dir, download)
+    return ds if n is None else ds.subset(n)
+
+
+def num_pixels(ds: ImageDataset) -> int:
+    """d = C * H * W, the input dimension of the theory's ``eps * sqrt(d)`` radius."""
+    return math.prod(ds.shape)
