@@ -36,6 +36,8 @@ __all__ = [
     "Lemma31Config",
     "GLMRegularizationConfig",
     "RademacherConfig",
+    "GeneralizationGapConfig",
+    "Fig3Config",
 ]
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
@@ -364,3 +366,66 @@ class RademacherConfig(NotebookConfig):
     rho_directions: int = param(64, low=1, high=100000, help="random directions tried in the rho estimate, typically 32-512")
     loss: str = param("logistic", choices=("logistic", "poisson"), help="GLM whose A'' defines W_gamma and rho")
     seed: int = param(0, low=0, help="seed of the data, the sign vectors and the rho directions")
+
+
+_IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "cifar10", "cifar100", "svhn", "fake")
+_IMAGE_MODELS = ("mlp", "cnn", "wrn16_8", "preact_resnet18")
+
+
+@register
+@dataclass(frozen=True)
+class GeneralizationGapConfig(NotebookConfig):
+    """Figures 1b and 5-8: test loss - clean training loss over epochs, ERM against mixup, several seeds."""
+
+    NAME: ClassVar[str] = "generalization_gap"
+
+    datasets: tuple[str, ...] = param(("fashion_mnist", "digits"), choices=_IMAGE_DATASETS,
+                                      help="image datasets, one panel each (fake: generated, for tests)")
+    models: tuple[str, ...] = param(("mlp", "mlp"), choices=_IMAGE_MODELS,
+                                    help="model per dataset, same length as datasets: mlp, cnn, wrn16_8, preact_resnet18")
+    train_sizes: tuple[int, ...] = param((2000, 0), low=0, help="training images per dataset (first n; 0 = all), same length as datasets")
+    test_sizes: tuple[int, ...] = param((0, 0), low=0, help="test images per dataset (first n; 0 = all), same length as datasets")
+    alphas: tuple[float, ...] = param((0.0, 0.2, 1.0), low=0, high=64, help="mixup alpha = beta per method; 0 is ERM")
+    n_seeds: int = param(3, low=1, high=100, help="seeds (initialisation, batch order, mixing) per method, typically 3-5")
+    epochs: int = param(15, low=1, high=10000, help="training epochs (the gap is read at the final one), typically 15-200")
+    batch_size: int = param(64, low=1, high=65536, help="minibatch size, typically 64-128")
+    lr: float = param(0.05, low=0, high=10, low_open=True, help="SGD learning rate, typically 0.01-0.1")
+    momentum: float = param(0.9, low=0, high=1, high_open=True, help="SGD momentum, typically 0.9")
+    weight_decay: float = param(0.0, low=0, high=1, help="SGD weight decay, typically 0-5e-4")
+    lr_schedule: str = param("constant", choices=("constant", "cosine"), help="learning-rate schedule over the epochs")
+    mlp_hidden: int = param(128, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
+    device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train: cpu, cuda or auto (cuda if available)")
+    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
+    data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
+    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")
+
+
+@register
+@dataclass(frozen=True)
+class Fig3Config(NotebookConfig):
+    """Figure 3: does mixup training reach zero clean training error (the model in Theta)? And where it cannot."""
+
+    NAME: ClassVar[str] = "fig3_training_error"
+
+    dataset: str = param("digits", choices=_IMAGE_DATASETS, help="image dataset of the mixup runs")
+    model: str = param("mlp", choices=_IMAGE_MODELS, help="model of the image runs")
+    train_size: int = param(0, low=0, help="training images (first n; 0 = all)")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup alpha = beta of the image runs, typically 0.2-1")
+    n_seeds: int = param(3, low=1, high=100, help="seeds per configuration, typically 3-5")
+    epochs: int = param(60, low=1, high=10000, help="training epochs of the image runs, typically 60-200")
+    batch_size: int = param(64, low=1, high=65536, help="minibatch size, typically 64-128")
+    lr: float = param(0.1, low=0, high=10, low_open=True, help="SGD learning rate, typically 0.01-0.1")
+    momentum: float = param(0.9, low=0, high=1, high_open=True, help="SGD momentum, typically 0.9")
+    lr_schedule: str = param("cosine", choices=("constant", "cosine"), help="learning-rate schedule of the image runs")
+    mlp_hidden: int = param(256, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
+    ncal_points: int = param(8, low=3, high=1000, help="points of the alternating-line dataset, typically 6-20")
+    ncal_classes: int = param(2, low=2, high=100, help="classes of the alternating-line dataset (labels i mod classes)")
+    ncal_copies: int = param(10, low=1, high=10000, help="copies of each line point per full batch (less gradient noise, same mixup loss), typically 10-50")
+    ncal_alphas: tuple[float, ...] = param((0.0, 1.0, 32.0), low=0, high=1024, help="alpha = beta values on the line dataset; 0 is ERM")
+    ncal_epochs: int = param(400, low=1, high=100000, help="full-batch Adam steps on the line dataset, typically 500-5000")
+    ncal_hidden: int = param(64, low=1, high=4096, help="width of the two hidden layers of the line MLP")
+    ncal_lr: float = param(0.02, low=0, high=1, low_open=True, help="Adam learning rate on the line dataset, typically 1e-3-3e-2")
+    device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
+    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
+    data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
+    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")

@@ -643,3 +643,270 @@ def rademacher_book_values(result: Result) -> dict[str, float | str]:
         "verdict_rad_bound": str(claims["Theorem (Rademacher bound)"]["verdict"]),
         "verdict_rad_rank": str(claims["Theorem (rank scaling)"]["verdict"]),
     }
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generalization chapter, image experiments: Figures 1b, 5-8 (the gap) and Figure 3 (training error)
+# ---------------------------------------------------------------------------------------------------
+
+from .config import Fig3Config, GeneralizationGapConfig  # noqa: E402
+
+#: Per-epoch metrics recorded for every image run (clean = unmixed training data, eval mode).
+IMAGE_METRICS = ("train_loss_clean", "train_err_clean", "test_loss", "test_err", "mixup_loss")
+
+
+def _method_name(alpha: float) -> str:
+    return "ERM" if alpha == 0 else f"mixup a={alpha:g}"
+
+
+def _load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int):
+    """(train, test) ImageDatasets; sizes 0 mean all; ``fake`` gets small 1x8x8 images."""
+    from .datasets import load_image_dataset
+
+    kw = {"data_dir": data_dir or None, "fake_shape": (1, 8, 8), "seed": seed}
+    train = load_image_dataset(name, "train", n=n_train or None, fake_size=n_train or 256, **kw)
+    test = load_image_dataset(name, "test", n=n_test or None, fake_size=n_test or 256, **kw)
+    return train, test
+
+
+def _image_model(name: str, train, hidden: int, seed: int) -> torch.nn.Module:
+    from .datasets import channel_stats
+    from .vision_models import build_vision_model
+
+    mean, std = channel_stats(train.X)
+    return build_vision_model(name, train.shape, train.num_classes, generator=torch.Generator().manual_seed(seed),
+                              mean=mean, std=std, hidden=(hidden,))
+
+
+def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *, epochs: int, batch_size: int,
+                lr: float, momentum: float, weight_decay: float, lr_schedule: str, hidden: int, device: str,
+                progress: bool, label: str) -> dict[str, np.ndarray]:
+    """Train ``model`` with each alpha (0 = ERM) and seed; arrays ``{alpha}.{metric}`` of shape (seeds, epochs + 1)."""
+    out: dict[str, np.ndarray] = {}
+    for k, alpha in enumerate(alphas):
+        rows: dict[str, list] = {m: [] for m in IMAGE_METRICS}
+        for s in range(n_seeds):
+            seed = _seed_for(base_seed, 100 * k + s)
+            net = _image_model(model, train, hidden, _seed_for(base_seed, s))  # same init for every method
+            hist = fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
+                       batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
+                       lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
+                       progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
+            for m in IMAGE_METRICS:
+                rows[m].append(hist.column(m))
+        for m in IMAGE_METRICS:
+            out[f"{alpha:g}.{m}"] = np.array(rows[m])
+    return out
+
+
+def run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool = True, save: bool = True) -> Result:
+    """Figures 1b and 5-8: per dataset, ERM and mixup (each alpha in ``cfg.alphas``) over ``n_seeds`` seeds.
+
+    Records per epoch the clean training loss and 0-1 error (unmixed data, eval mode), the test loss and error and
+    the mixup objective. The generalization gap is ``test_loss - train_loss_clean``, read at the **final** epoch
+    (not the best one). Each seed gives every method the same initial weights.
+    """
+    n = len(cfg.datasets)
+    if not (len(cfg.models) == len(cfg.train_sizes) == len(cfg.test_sizes) == n):
+        raise ValueError(f"datasets, models, train_sizes and test_sizes must have the same length, got {n}, "
+                         f"{len(cfg.models)}, {len(cfg.train_sizes)}, {len(cfg.test_sizes)}")
+    with _threads(cfg.torch_threads or torch.get_num_threads()):
+        return _run_generalization_gap(cfg, progress=progress, save=save)
+
+
+def _run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool, save: bool) -> Result:
+    from .train import resolve_device
+
+    start = time.perf_counter()
+    arrays: dict[str, np.ndarray] = {}
+    per_ds: dict[str, dict] = {}
+    for d, (name, model, n_tr, n_te) in enumerate(zip(cfg.datasets, cfg.models, cfg.train_sizes, cfg.test_sizes)):
+        train, test = _load_pair(name, n_tr, n_te, cfg.data_dir, cfg.seed)
+        runs = _image_runs(train, test, model, cfg.alphas, cfg.n_seeds, _seed_for(cfg.seed, 1000 + d),
+                           epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
+                           weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden,
+                           device=cfg.device, progress=progress, label=name)
+        arrays.update({f"{name}.{k}": v for k, v in runs.items()})
+        methods = {}
+        for alpha in cfg.alphas:
+            gap = runs[f"{alpha:g}.test_loss"][:, -1] - runs[f"{alpha:g}.train_loss_clean"][:, -1]
+            methods[_method_name(alpha)] = {
+                "alpha": alpha, "final_gap_mean": float(gap.mean()), "final_gap_sd": float(gap.std(ddof=1)) if len(gap) > 1 else 0.0,
+                "final_test_err_mean": float(runs[f"{alpha:g}.test_err"][:, -1].mean()),
+                "final_train_err_clean_mean": float(runs[f"{alpha:g}.train_err_clean"][:, -1].mean()),
+                "final_test_loss_mean": float(runs[f"{alpha:g}.test_loss"][:, -1].mean()),
+            }
+        per_ds[name] = {"model": model, "n_train": train.n, "n_test": test.n, "source": train.source, "methods": methods}
+    metrics = {"datasets": per_ds, "metric": "test loss - clean training loss at the final epoch",
+               "claims": _gap_claims(cfg, per_ds)}
+    wall = time.perf_counter() - start
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds}, wall_time_s=wall,
+                                    device=str(resolve_device(cfg.device))))
+    if save:
+        save_result(result)
+    return result
+
+
+def _gap_claims(cfg: GeneralizationGapConfig, per_ds: dict) -> list[dict]:
+    claims = []
+    for name, info in per_ds.items():
+        m = info["methods"]
+        erm = m.get("ERM")
+        for method, v in m.items():
+            if method == "ERM" or erm is None:
+                continue
+            claims.append({
+                "id": f"Figures 1b/5-8, {name} ({method})",
+                "claim": "mixup has a smaller final-epoch gap (test loss - clean train loss) than ERM",
+                "verdict": "PASS" if v["final_gap_mean"] < erm["final_gap_mean"] else "FAIL",
+                "detail": f"{info['model']}, {info['n_train']} train / {info['n_test']} test images, {cfg.epochs} epochs, "
+                          f"{cfg.n_seeds} seeds: gap {v['final_gap_mean']:.3f} +/- {v['final_gap_sd']:.3f} vs ERM "
+                          f"{erm['final_gap_mean']:.3f} +/- {erm['final_gap_sd']:.3f} (mean +/- sd)",
+            })
+        claims.append({
+            "id": f"Figures 1b/5-8, {name} (test error)",
+            "claim": "final-epoch test error per method (mean over seeds)",
+            "verdict": "INFO",
+            "detail": ", ".join(f"{k} {v['final_test_err_mean']:.2%}" for k, v in m.items())
+                      + "; clean train error " + ", ".join(f"{k} {v['final_train_err_clean_mean']:.2%}" for k, v in m.items()),
+        })
+    return claims
+
+
+def alternating_line(n_points: int, n_classes: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chidambaram et al.'s N-class alternating line: x_i = i (centred, scaled to [-1, 1]), label i mod n_classes.
+
+    Midpoints of x_(i-1) and x_(i+1) fall on x_i with the other label, so for lam concentrated at 1/2 the mixup
+    optimum misclassifies the interior points (their Mixup-Data-Dependency code calls it NCAL).
+    """
+    if n_points < 3 or n_classes < 2:
+        raise ValueError(f"need n_points >= 3 and n_classes >= 2, got {n_points} and {n_classes}")
+    x = torch.arange(n_points, dtype=torch.float32)
+    x = (x - x.mean()) / (x.max() - x.mean())
+    return x[:, None], torch.arange(n_points) % n_classes
+
+
+def run_fig3(cfg: Fig3Config, *, progress: bool = True, save: bool = True) -> Result:
+    """Figure 3: clean training 0-1 error and loss over epochs of mixup runs, and a dataset mixup cannot fit.
+
+    Part 1: ``cfg.model`` on ``cfg.dataset`` trained with mixup (alpha = beta = ``cfg.alpha``), ``n_seeds`` seeds,
+    minibatch SGD; the first epoch at which the clean training error is 0 (the model is in Theta), if any.
+    Part 2: the alternating-line dataset of Chidambaram et al. (2022), a ReLU MLP trained full-batch with Adam for
+    each alpha in ``cfg.ncal_alphas`` (0 = ERM); the clean training error at the end.
+    """
+    with _threads(cfg.torch_threads or torch.get_num_threads()):
+        return _run_fig3(cfg, progress=progress, save=save)
+
+
+def _first_zero(err: np.ndarray) -> float:
+    """First epoch with zero error (NaN if never)."""
+    hits = np.flatnonzero(err == 0)
+    return float(hits[0]) if hits.size else float("nan")
+
+
+def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
+    from .models import MLP, init_from_generator
+    from .train import resolve_device
+
+    start = time.perf_counter()
+    train, test = _load_pair(cfg.dataset, cfg.train_size, 0, cfg.data_dir, cfg.seed)
+    runs = _image_runs(train, test, cfg.model, (cfg.alpha,), cfg.n_seeds, _seed_for(cfg.seed, 1),
+                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
+                       weight_decay=0.0, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden, device=cfg.device,
+                       progress=progress, label=cfg.dataset)
+    arrays = {f"image.{k.split('.', 1)[1]}": v for k, v in runs.items()}
+    err = arrays["image.train_err_clean"]
+    image = {
+        "first_zero_epoch": [_first_zero(e) for e in err],
+        "final_train_err_clean": err[:, -1].tolist(),
+        "final_train_loss_clean": arrays["image.train_loss_clean"][:, -1].tolist(),
+        "min_train_err_clean": err.min(axis=1).tolist(),
+        "n_train": train.n,
+    }
+
+    X, y = alternating_line(cfg.ncal_points, cfg.ncal_classes)
+    Xr, yr = X.repeat(cfg.ncal_copies, 1), y.repeat(cfg.ncal_copies)
+    line: dict[str, dict] = {}
+    for k, alpha in enumerate(cfg.ncal_alphas):
+        errs, losses = [], []
+        for s in range(cfg.n_seeds):
+            net = init_from_generator(MLP(1, (cfg.ncal_hidden, cfg.ncal_hidden), out=cfg.ncal_classes),
+                                      torch.Generator().manual_seed(_seed_for(cfg.seed, 500 + s)))
+            hist = fit(net, Xr, yr, alpha=alpha, epochs=cfg.ncal_epochs, lr=cfg.ncal_lr, seed=_seed_for(cfg.seed, 600 + 10 * k + s),
+                       loss="cross_entropy", optimizer="adam", per_sample_lam=True,
+                       progress=f"line {_method_name(alpha)} seed {s}" if progress else False)
+            errs.append(hist.column("train_err_clean"))
+            losses.append(hist.column("train_loss_clean"))
+            with torch.no_grad():
+                arrays[f"line.{alpha:g}.pred.{s}"] = net(X).argmax(dim=1).numpy()
+        arrays[f"line.{alpha:g}.train_err_clean"] = np.array(errs)
+        arrays[f"line.{alpha:g}.train_loss_clean"] = np.array(losses)
+        line[_method_name(alpha)] = {"alpha": alpha, "final_train_err_clean": [float(e[-1]) for e in errs]}
+    arrays["line.x"], arrays["line.y"] = X[:, 0].numpy(), y.numpy()
+    metrics = {"image": image, "line": line, "claims": _fig3_claims(cfg, image, line)}
+    wall = time.perf_counter() - start
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds}, wall_time_s=wall,
+                                    device=str(resolve_device(cfg.device))))
+    if save:
+        save_result(result)
+    return result
+
+
+def _fig3_claims(cfg: Fig3Config, image: dict, line: dict) -> list[dict]:
+    first = image["first_zero_epoch"]
+    reached = [not math.isnan(f) for f in first]
+    claims = [{
+        "id": f"Figure 3, {cfg.dataset}",
+        "claim": "mixup training reaches zero clean training error (the trained model is in Theta)",
+        "verdict": "PASS" if all(reached) else "FAIL",
+        "detail": f"{cfg.model}, alpha = {cfg.alpha:g}, {cfg.epochs} epochs, {cfg.n_seeds} seeds: first epoch with zero "
+                  "error " + ", ".join("never" if math.isnan(f) else f"{int(f)}" for f in first)
+                  + "; final clean error " + ", ".join(f"{e:.2%}" for e in image["final_train_err_clean"])
+                  + "; final clean loss " + ", ".join(f"{v:.3f}" for v in image["final_train_loss_clean"]),
+    }]
+    claims.append({
+        "id": f"Figure 3, {cfg.dataset} (loss)",
+        "claim": "the clean training loss stays above zero when the error is zero",
+        "verdict": "PASS" if min(image["final_train_loss_clean"]) > 0 else "FAIL",
+        "detail": f"smallest final clean loss {min(image['final_train_loss_clean']):.3g} nats",
+    })
+    for method, v in line.items():
+        errs = v["final_train_err_clean"]
+        if v["alpha"] == 0:
+            claims.append({
+                "id": "Alternating line (ERM)",
+                "claim": "ERM fits the alternating-line dataset (zero training error)",
+                "verdict": "PASS" if max(errs) == 0 else "FAIL",
+                "detail": f"{cfg.ncal_points} points, {cfg.ncal_classes} classes, final training error per seed "
+                          + ", ".join(f"{e:.0%}" for e in errs),
+            })
+        else:
+            claims.append({
+                "id": f"Alternating line ({method})",
+                "claim": "mixup does not reach zero training error on the alternating line (Chidambaram et al. 2022)",
+                "verdict": "PASS" if min(errs) > 0 else "FAIL",
+                "detail": f"final training error per seed " + ", ".join(f"{e:.0%}" for e in errs)
+                          + f" after {cfg.ncal_epochs} full-batch Adam steps",
+            })
+    return claims
+
+
+def image_book_values(gap: Result | None = None, fig3: Result | None = None) -> dict[str, float | str]:
+    """Plain values for the theory page from the image notebooks (keys are the glue names)."""
+    out: dict[str, float | str] = {}
+    if gap is not None:
+        for name, info in gap.metrics["datasets"].items():
+            for method, v in info["methods"].items():
+                key = "erm" if method == "ERM" else "mixup" + f"{v['alpha']:g}".replace(".", "")
+                out[f"gap_{name}_{key}"] = float(v["final_gap_mean"])
+        out["gap_verdicts"] = ", ".join(f"{c['verdict']}" for c in gap.metrics["claims"] if c["verdict"] != "INFO")
+    if fig3 is not None:
+        first = [f for f in fig3.metrics["image"]["first_zero_epoch"] if not math.isnan(f)]
+        out["fig3_seeds_at_zero"] = f"{len(first)} of {len(fig3.metrics['image']['first_zero_epoch'])}"
+        out["fig3_first_zero_min"] = float(min(first)) if first else float("nan")
+        claims = {c["id"]: c for c in fig3.metrics["claims"]}
+        out["verdict_fig3"] = str(next(c["verdict"] for k, c in claims.items() if k.startswith("Figure 3,") and "loss" not in k))
+        out["verdict_line"] = ", ".join(c["verdict"] for k, c in claims.items() if k.startswith("Alternating line (mixup"))
+    return out

@@ -27,6 +27,8 @@ NOTEBOOKS: dict[str, Path] = {
     "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
     "glm_regularization": Path("notebooks/glm_regularization.ipynb"),
     "rademacher": Path("notebooks/rademacher.ipynb"),
+    "generalization_gap": Path("notebooks/generalization_gap.ipynb"),
+    "fig3_training_error": Path("notebooks/fig3_training_error.ipynb"),
 }
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 

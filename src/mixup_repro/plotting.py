@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from .results import Result
 
 __all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder",
-           "plot_glm_constant", "plot_glm_regularizer", "plot_glm_tracking", "plot_glm_gap", "plot_rademacher"]
+           "plot_glm_constant", "plot_glm_regularizer", "plot_glm_tracking", "plot_glm_gap", "plot_rademacher",
+           "plot_generalization_gap", "plot_fig3"]
 
 MODEL_LABELS = {"logistic": "logistic regression", "relu_mlp": "ReLU MLP", "tanh_mlp": "tanh MLP"}
 TERM_LABELS = {"taylor_R1": "$R_1$", "taylor_R2": "$R_2$", "taylor_R3": "$R_3$"}
@@ -282,5 +283,84 @@ def plot_rademacher(result: Result) -> Figure:
     ax.set_xlabel(f"rank of the input covariance (d = {cfg['d']}, n = {cfg['n']})")
     ax.set_ylabel(rf"Rademacher complexity at $\gamma = {cfg['gamma_rank']:g}$")
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _image_frame(arrays: dict, prefix: str, alphas, metric: str) -> pd.DataFrame:
+    frames = []
+    for alpha in alphas:
+        vals = arrays[f"{prefix}{alpha:g}.{metric}"]
+        label = "ERM" if alpha == 0 else rf"mixup $\alpha={alpha:g}$"
+        for s, row in enumerate(vals):
+            frames.append(pd.DataFrame({"epoch": np.arange(len(row)), "value": row, "method": label, "seed": s}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_generalization_gap(result: Result) -> Figure:
+    """Figures 1b and 5-8: per dataset (columns), the gap test loss - clean training loss over epochs (top) and the
+    test / clean training 0-1 error (bottom), mean +/- sd over seeds."""
+    cfg, a = result.config, result.arrays
+    names = list(cfg["datasets"])
+    apply_style()
+    fig, axes = plt.subplots(2, len(names), figsize=(5.4 * len(names), 7.0), squeeze=False, sharex="col")
+    palette = sns.color_palette("colorblind", len(cfg["alphas"]))
+    for col, name in enumerate(names):
+        info = result.metrics["datasets"][name]
+        gap = _image_frame(a, f"{name}.", cfg["alphas"], "test_loss")
+        gap["value"] = gap["value"] - _image_frame(a, f"{name}.", cfg["alphas"], "train_loss_clean")["value"]
+        sns.lineplot(data=gap[gap.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[0, col], legend=col == 0)
+        if col == 0:
+            axes[0, col].legend(loc="lower right")
+        axes[0, col].axhline(0, color="0.3", lw=0.8)
+        axes[0, col].set_ylabel("test loss - clean train loss (nats)" if col == 0 else "")
+        axes[0, col].text(0.03, 0.95, f"{name} ({info['model']}, n = {info['n_train']})",
+                          transform=axes[0, col].transAxes, va="top")
+        test = _image_frame(a, f"{name}.", cfg["alphas"], "test_err")
+        train = _image_frame(a, f"{name}.", cfg["alphas"], "train_err_clean")
+        sns.lineplot(data=test[test.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[1, col], legend=False)
+        sns.lineplot(data=train[train.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[1, col], legend=False, linestyle="--")
+        axes[1, col].yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes[1, col].set_ylabel("0-1 error: test (solid), clean train (dashed)" if col == 0 else "")
+        axes[1, col].set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig3(result: Result) -> Figure:
+    """Figure 3: clean training error and loss of the mixup image runs per seed (left, middle); training error on the
+    alternating-line dataset per alpha, mean +/- sd over seeds (right)."""
+    cfg, a = result.config, result.arrays
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    palette = sns.color_palette("colorblind")
+    err, loss = a["image.train_err_clean"], a["image.train_loss_clean"]
+    ep = np.arange(err.shape[1])
+    for s in range(err.shape[0]):
+        axes[0].plot(ep[1:], err[s, 1:], color=palette[s % 10], label=f"seed {s}")
+        axes[1].plot(ep[1:], loss[s, 1:], color=palette[s % 10], label=f"seed {s}")
+    axes[0].set_yscale("symlog", linthresh=1e-3)
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[0].set_ylabel("clean training 0-1 error")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("clean training loss (nats)")
+    for ax in axes[:2]:
+        ax.set_xlabel(f"epoch ({cfg['dataset']}, {cfg['model']}, mixup $\\alpha = {cfg['alpha']:g}$)")
+    axes[0].legend(loc="upper right")
+    frames = []
+    for alpha in cfg["ncal_alphas"]:
+        vals = a[f"line.{alpha:g}.train_err_clean"]
+        label = "ERM" if alpha == 0 else rf"mixup $\alpha={alpha:g}$"
+        for s, row in enumerate(vals):
+            frames.append(pd.DataFrame({"step": np.arange(len(row)), "error": row, "method": label, "seed": s}))
+    df = pd.concat(frames, ignore_index=True)
+    sns.lineplot(data=df, x="step", y="error", hue="method", errorbar="sd", ax=axes[2])
+    axes[2].legend(loc="center right")
+    axes[2].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[2].set_xlabel(f"full-batch Adam step (alternating line, {cfg['ncal_points']} points)")
+    axes[2].set_ylabel("training 0-1 error")
     fig.tight_layout()
     return fig
