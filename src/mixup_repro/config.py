@@ -396,6 +396,7 @@ class GeneralizationGapConfig(NotebookConfig):
     mlp_hidden: int = param(128, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train: cpu, cuda or auto (cuda if available)")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
+    download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
     seed: int = param(0, low=0, help="base seed; run seeds are derived from it")
 
@@ -427,5 +428,6 @@ class Fig3Config(NotebookConfig):
     ncal_lr: float = param(0.02, low=0, high=1, low_open=True, help="Adam learning rate on the line dataset, typically 1e-3-3e-2")
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
+    download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
     seed: int = param(0, low=0, help="base seed; run seeds are derived from it")

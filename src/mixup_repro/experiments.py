@@ -659,11 +659,11 @@ def _method_name(alpha: float) -> str:
     return "ERM" if alpha == 0 else f"mixup a={alpha:g}"
 
 
-def _load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int):
+def _load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int, download: bool = False):
     """(train, test) ImageDatasets; sizes 0 mean all; ``fake`` gets small 1x8x8 images."""
     from .datasets import load_image_dataset
 
-    kw = {"data_dir": data_dir or None, "fake_shape": (1, 8, 8), "seed": seed}
+    kw = {"data_dir": data_dir or None, "fake_shape": (1, 8, 8), "seed": seed, "download": download}
     train = load_image_dataset(name, "train", n=n_train or None, fake_size=n_train or 256, **kw)
     test = load_image_dataset(name, "test", n=n_test or None, fake_size=n_test or 256, **kw)
     return train, test
@@ -721,7 +721,7 @@ def _run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool, sav
     arrays: dict[str, np.ndarray] = {}
     per_ds: dict[str, dict] = {}
     for d, (name, model, n_tr, n_te) in enumerate(zip(cfg.datasets, cfg.models, cfg.train_sizes, cfg.test_sizes)):
-        train, test = _load_pair(name, n_tr, n_te, cfg.data_dir, cfg.seed)
+        train, test = _load_pair(name, n_tr, n_te, cfg.data_dir, cfg.seed, cfg.download)
         runs = _image_runs(train, test, model, cfg.alphas, cfg.n_seeds, _seed_for(cfg.seed, 1000 + d),
                            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                            weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden,
@@ -810,7 +810,7 @@ def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
     from .train import resolve_device
 
     start = time.perf_counter()
-    train, test = _load_pair(cfg.dataset, cfg.train_size, 0, cfg.data_dir, cfg.seed)
+    train, test = _load_pair(cfg.dataset, cfg.train_size, 0, cfg.data_dir, cfg.seed, cfg.download)
     runs = _image_runs(train, test, cfg.model, (cfg.alpha,), cfg.n_seeds, _seed_for(cfg.seed, 1),
                        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                        weight_decay=0.0, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden, device=cfg.device,
