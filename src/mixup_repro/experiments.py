@@ -233,6 +233,9 @@ GLM_THETA_SCALES = (0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5)
 SHRINK_MIN = 0.01
 #: The measured complexity must stay below the bound; the rank exponent must be 1/2 within this.
 RANK_EXPONENT_TOL = 0.05
+#: The exponent is fitted over ranks >= this: below, Jensen's factor E sqrt(chi2_r) / sqrt(r) (0.80 at r = 1,
+#: 0.94 at r = 4) bends the curve by more than the Monte Carlo error.
+RANK_SLOPE_MIN_RANK = 5
 
 
 @contextlib.contextmanager
@@ -589,7 +592,9 @@ def _run_rademacher(cfg: RademacherConfig, *, progress: bool, save: bool) -> Res
         "rho_estimate": rho_hat, "rho_gaussian": rho_exact, "q_star": q_star.tolist(), "q_rank": q_rank,
         "max_measured_plus_2se_over_bound": float(((measured + 2 * measured_se) / bound).max()),
         "min_bound_over_measured": float(ratio.min()), "max_bound_over_measured": float(ratio.max()),
-        "rank_slope": gen.loglog_slope(ranks, arrays["rank_sweep.measured"]),
+        "rank_slope": gen.loglog_slope(ranks[ranks >= RANK_SLOPE_MIN_RANK],
+                                       arrays["rank_sweep.measured"][ranks >= RANK_SLOPE_MIN_RANK]),
+        "rank_slope_all": gen.loglog_slope(ranks, arrays["rank_sweep.measured"]),
         "jensen_ratio": (base / np.sqrt(ranks / cfg.n)).tolist(),
     }
     metrics["claims"] = _rademacher_claims(cfg, metrics, arrays)
@@ -614,7 +619,8 @@ def _rademacher_claims(cfg: RademacherConfig, m: dict, arrays: dict[str, np.ndar
         {"id": "Theorem (rank scaling)",
          "claim": "the measured complexity grows like sqrt(rank), not with d",
          "verdict": "PASS" if abs(m["rank_slope"] - 0.5) <= RANK_EXPONENT_TOL else "FAIL",
-         "detail": f"log-log exponent in the rank {m['rank_slope']:.3f} (0.5 within {RANK_EXPONENT_TOL}); "
+         "detail": f"log-log exponent in the rank {m['rank_slope']:.3f} over ranks >= {RANK_SLOPE_MIN_RANK} (0.5 within "
+                   f"{RANK_EXPONENT_TOL}; {m['rank_slope_all']:.3f} over all ranks, where Jensen's factor at rank 1 bends it); "
                    f"E sqrt(v^T Sigma^+ v) / sqrt(rank/n) from {min(jr):.3f} (rank {int(arrays['rank'][int(np.argmin(jr))])}) "
                    f"to {max(jr):.3f}; the d-scaling bound is sqrt(d/rank) = {math.sqrt(cfg.d / min(cfg.rank_grid)):.1f} "
                    f"times larger at rank {min(cfg.rank_grid)}"},
