@@ -260,3 +260,36 @@ def test_robustness_theory_pages_glue_values_and_cite_figures(html_dir: Path, pa
         if fig.endswith(("chain", "eps", "radius")) and f"{notebook}.html#{fig}" not in html:
             pytest.fail(f"{page} does not reference figure {fig}")
     assert 'class="proof theorem admonition"' in html
+
+
+# -- the generalization chapter ------------------------------------------------------------------------
+
+GENERALIZATION_PAGE = Path("book/theory/generalization.html")
+GENERALIZATION_FIGURES = {
+    "glm_regularization": ("fig-glm-constant", "fig-glm-regularizer", "fig-glm-tracking", "fig-glm-gap"),
+    "rademacher": ("fig-rademacher",),
+    "generalization_gap": ("fig-generalization-gap",),
+    "fig3_training_error": ("fig-fig3",),
+}
+
+
+def test_generalization_notebook_pages_label_their_figures(html_dir: Path) -> None:
+    for notebook, figures in GENERALIZATION_FIGURES.items():
+        html = (html_dir / "book" / "notebooks" / f"{notebook}.html").read_text("utf-8")
+        for name in figures:
+            assert f'id="{name}"' in html, f"figure {name!r} is not labelled on the {notebook} page"
+
+
+def test_generalization_theory_page_glues_and_cites(html_dir: Path) -> None:
+    html = (html_dir / GENERALIZATION_PAGE).read_text("utf-8")
+    pasted = re.findall(r'<span class="pasted-text">([^<]*)</span>', html)
+    assert len(pasted) >= 20, f"expected the chapter's glued values, found {pasted}"
+    assert not re.search(r"glue[^<]{0,120}(error|warning|not found|failed)", html, re.IGNORECASE)
+    assert all(text.strip() and "np.float" not in text for text in pasted), pasted
+    for notebook, figures in GENERALIZATION_FIGURES.items():
+        for name in figures:
+            if name in ("fig-glm-constant", "fig-glm-regularizer", "fig-glm-tracking", "fig-glm-gap", "fig-rademacher",
+                        "fig-generalization-gap", "fig-fig3"):
+                assert f"{notebook}.html#{name}" in html, f"theory page does not reference figure {name!r}"
+    for directive in ("proof proposition admonition", "proof theorem admonition", "proof corollary admonition"):
+        assert f'class="{directive}"' in html, f"no rendered {directive!r}"

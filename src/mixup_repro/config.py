@@ -38,6 +38,10 @@ __all__ = [
     "Thm31Config",
     "Thm32Config",
     "Fig1aConfig",
+    "GLMRegularizationConfig",
+    "RademacherConfig",
+    "GeneralizationGapConfig",
+    "Fig3Config",
 ]
 
 PROFILES: tuple[str, ...] = ("smoke", "cpu", "paper")
@@ -434,3 +438,118 @@ class Fig1aConfig(NotebookConfig):
     device: str = param("auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if available, else the CPU")
     bf16: bool = param(False, help="bf16 autocast for training forward passes (GPU)")
     threads: int = param(1, low=0, high=1024, help="torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine")
+
+
+@register
+@dataclass(frozen=True)
+class GLMRegularizationConfig(NotebookConfig):
+    """Mixup as data-adaptive regularization for logistic and Poisson GLMs on low-rank synthetic data."""
+
+    NAME: ClassVar[str] = "glm_regularization"
+
+    d: int = param(40, low=2, high=2000, help="input dimension, typically 20-200")
+    rank: int = param(5, low=1, high=2000, help="rank of the input covariance (<= d), typically 1-20")
+    n_train: int = param(100, low=8, high=100000, help="training examples of the single-fit experiments, typically 50-1000")
+    n_test: int = param(5000, low=100, high=1000000, help="test examples drawn from the same distribution, typically 2000-20000")
+    signal_logistic: float = param(2.0, low=0, high=20, help="std of the true linear predictor for logistic data, typically 1-4")
+    signal_poisson: float = param(0.5, low=0, high=3, help="std of the true linear predictor for Poisson data, typically 0.3-1")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam for the mixup fits, typically 0.2-2")
+    beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically equal to alpha")
+    epochs: int = param(400, low=1, high=100000, help="full-batch gradient steps of the tracked fits, typically 200-2000")
+    lr_logistic: float = param(0.5, low=0, high=100, low_open=True, help="learning rate of the tracked logistic fits, typically 0.1-1")
+    lr_poisson: float = param(0.05, low=0, high=100, low_open=True, help="learning rate of the tracked Poisson fits, typically 0.01-0.1")
+    n_mix: int = param(16, low=1, high=1000, help="mixed copies per example in the Newton mixup fits (sample of the mixup loss), typically 8-64")
+    n_grid: tuple[int, ...] = param((50, 100, 200, 400, 800), low=8, high=100000, help="training sizes of the gap-versus-n sweep, each >= 8")
+    rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20), low=1, high=2000, help="covariance ranks of the gap-versus-rank sweep, each <= d")
+    sweep_n: int = param(200, low=8, high=100000, help="training size of the gap-versus-rank sweep, typically 100-1000")
+    n_seeds: int = param(5, low=1, high=100, help="data seeds per point of the gap sweeps, typically 3-20")
+    alpha_grid: tuple[float, ...] = param((0.2, 0.5, 1.0, 2.0, 4.0), low=0, high=64, low_open=True,
+                                          help="alpha = beta values at which E[(1-lam)^2/lam^2] is examined, each in (0, 64]")
+    quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact mixup loss, typically 16-64")
+    seed: int = param(0, low=0, help="seed of the data, the mixing draws and the initialisation")
+
+
+@register
+@dataclass(frozen=True)
+class RademacherConfig(NotebookConfig):
+    """The Rademacher complexity of W_gamma measured against the theorem's bound as gamma and the rank vary."""
+
+    NAME: ClassVar[str] = "rademacher"
+
+    d: int = param(50, low=2, high=5000, help="input dimension, typically 20-500")
+    n: int = param(200, low=4, high=100000, help="sample size, typically 100-2000")
+    rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20, 50), low=1, high=5000, help="covariance ranks, each <= d")
+    gamma_grid: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3, 1.0, 3.0), low=0, low_open=True,
+                                          help="constraint levels gamma of W_gamma, each > 0, typically 0.01-10")
+    gamma_rank: float = param(0.3, low=0, low_open=True, help="gamma of the rank sweep, typically 0.1-1")
+    q_max: float = param(16.0, low=0, low_open=True, help="bound on theta^T Sigma theta defining Theta (needed for rho > 0), typically 4-100")
+    n_draws: int = param(2000, low=2, high=10000000, help="sign vectors of the Monte Carlo expectation, typically 500-20000")
+    rho_sample: int = param(5000, low=100, high=10000000, help="inputs drawn to estimate rho, typically 2000-100000")
+    rho_directions: int = param(64, low=1, high=100000, help="random directions tried in the rho estimate, typically 32-512")
+    loss: str = param("logistic", choices=("logistic", "poisson"), help="GLM whose A'' defines W_gamma and rho")
+    seed: int = param(0, low=0, help="seed of the data, the sign vectors and the rho directions")
+
+
+_IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "cifar10", "cifar100", "svhn", "fake")
+_IMAGE_MODELS = ("mlp", "cnn", "wrn16_8", "preact_resnet18")
+
+
+@register
+@dataclass(frozen=True)
+class GeneralizationGapConfig(NotebookConfig):
+    """Figures 1b and 5-8: test loss - clean training loss over epochs, ERM against mixup, several seeds."""
+
+    NAME: ClassVar[str] = "generalization_gap"
+
+    datasets: tuple[str, ...] = param(("fashion_mnist", "digits"), choices=_IMAGE_DATASETS,
+                                      help="image datasets, one panel each (fake: generated, for tests)")
+    models: tuple[str, ...] = param(("mlp", "mlp"), choices=_IMAGE_MODELS,
+                                    help="model per dataset, same length as datasets: mlp, cnn, wrn16_8, preact_resnet18")
+    train_sizes: tuple[int, ...] = param((2000, 0), low=0, help="training images per dataset (first n; 0 = all), same length as datasets")
+    test_sizes: tuple[int, ...] = param((0, 0), low=0, help="test images per dataset (first n; 0 = all), same length as datasets")
+    alphas: tuple[float, ...] = param((0.0, 0.2, 1.0), low=0, high=64, help="mixup alpha = beta per method; 0 is ERM")
+    n_seeds: int = param(3, low=1, high=100, help="seeds (initialisation, batch order, mixing) per method, typically 3-5")
+    epochs: int = param(15, low=1, high=10000, help="training epochs (the gap is read at the final one), typically 15-200")
+    batch_size: int = param(64, low=1, high=65536, help="minibatch size, typically 64-128")
+    lr: float = param(0.05, low=0, high=10, low_open=True, help="SGD learning rate, typically 0.01-0.1")
+    momentum: float = param(0.9, low=0, high=1, high_open=True, help="SGD momentum, typically 0.9")
+    weight_decay: float = param(0.0, low=0, high=1, help="SGD weight decay, typically 0-5e-4")
+    lr_schedule: str = param("constant", choices=("constant", "cosine"), help="learning-rate schedule over the epochs")
+    mlp_hidden: int = param(128, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
+    device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train: cpu, cuda or auto (cuda if available)")
+    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
+    download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
+    data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
+    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")
+
+
+@register
+@dataclass(frozen=True)
+class Fig3Config(NotebookConfig):
+    """Figure 3: does mixup training reach zero clean training error (the model in Theta)? And where it cannot."""
+
+    NAME: ClassVar[str] = "fig3_training_error"
+
+    dataset: str = param("digits", choices=_IMAGE_DATASETS, help="image dataset of the mixup runs")
+    model: str = param("mlp", choices=_IMAGE_MODELS, help="model of the image runs")
+    train_size: int = param(0, low=0, help="training images (first n; 0 = all)")
+    alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup alpha = beta of the image runs, typically 0.2-1")
+    n_seeds: int = param(3, low=1, high=100, help="seeds per configuration, typically 3-5")
+    epochs: int = param(60, low=1, high=10000, help="training epochs of the image runs, typically 60-200")
+    batch_size: int = param(64, low=1, high=65536, help="minibatch size, typically 64-128")
+    lr: float = param(0.1, low=0, high=10, low_open=True, help="SGD learning rate, typically 0.01-0.1")
+    momentum: float = param(0.9, low=0, high=1, high_open=True, help="SGD momentum, typically 0.9")
+    lr_schedule: str = param("cosine", choices=("constant", "cosine"), help="learning-rate schedule of the image runs")
+    mlp_hidden: int = param(256, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
+    ncal_points: int = param(8, low=3, high=1000, help="points of the alternating-line dataset, typically 6-20")
+    ncal_classes: int = param(2, low=2, high=100, help="classes of the alternating-line dataset (labels i mod classes)")
+    ncal_copies: int = param(10, low=1, high=10000, help="copies of each line point per full batch (less gradient noise, same mixup loss), typically 10-50")
+    ncal_alphas: tuple[float, ...] = param((0.0, 1.0, 32.0), low=0, high=1024, help="alpha = beta values on the line dataset; 0 is ERM")
+    ncal_epochs: int = param(400, low=1, high=100000, help="full-batch Adam steps on the line dataset, typically 500-5000")
+    ncal_hidden: int = param(64, low=1, high=4096, help="width of the two hidden layers of the line MLP")
+    ncal_lr: float = param(0.02, low=0, high=1, low_open=True, help="Adam learning rate on the line dataset, typically 1e-3-3e-2")
+    device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
+    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
+    download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
+    data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
+    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")

@@ -28,6 +28,10 @@ NOTEBOOKS: dict[str, Path] = {
     "thm31_logistic": Path("notebooks/thm31_logistic.ipynb"),
     "thm32_relu": Path("notebooks/thm32_relu.ipynb"),
     "fig1a_fgsm": Path("notebooks/fig1a_fgsm.ipynb"),
+    "glm_regularization": Path("notebooks/glm_regularization.ipynb"),
+    "rademacher": Path("notebooks/rademacher.ipynb"),
+    "generalization_gap": Path("notebooks/generalization_gap.ipynb"),
+    "fig3_training_error": Path("notebooks/fig3_training_error.ipynb"),
 }
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 

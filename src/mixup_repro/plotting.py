@@ -15,7 +15,9 @@ from matplotlib.figure import Figure
 from .results import Result
 
 __all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder",
-           "plot_thm_chain", "plot_thm_radius", "plot_thm_eps", "plot_fig1a", "fig1a_frame", "fig1a_table"]
+           "plot_thm_chain", "plot_thm_radius", "plot_thm_eps", "plot_fig1a", "fig1a_frame", "fig1a_table",
+           "plot_glm_constant", "plot_glm_regularizer", "plot_glm_tracking", "plot_glm_gap", "plot_rademacher",
+           "plot_generalization_gap", "plot_fig3"]
 
 MODEL_LABELS = {"logistic": "logistic regression", "relu_mlp": "ReLU MLP", "tanh_mlp": "tanh MLP"}
 TERM_LABELS = {"taylor_R1": "$R_1$", "taylor_R2": "$R_2$", "taylor_R3": "$R_3$"}
@@ -256,3 +258,250 @@ def fig1a_table(result: Result) -> pd.DataFrame:
     table = df.groupby(["attack", "eps", "method"])["robust_acc"].agg(["mean", "std"]).unstack("method") * 100
     table.columns = [f"{m} {s} (%)" for s, m in table.columns]
     return table.round(1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generalization chapter
+# ---------------------------------------------------------------------------------------------------
+
+GLM_LABELS = {"logistic": "logistic regression", "poisson": "Poisson regression"}
+METHOD_COLORS = {"ERM": 0, "mixup": 1, "ridge": 2}
+
+
+def _color(method: str):
+    return sns.color_palette("colorblind")[METHOD_COLORS.get(method, 3)]
+
+
+def plot_glm_constant(result: Result) -> Figure:
+    """E_{D~}[(1-lam)^2 / lam^2 ; lam > eps] against the cut-off eps, per alpha = beta, with the closed forms."""
+    a = result.arrays
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.2, 4.0))
+    palette = sns.color_palette("colorblind")
+    for k, (alpha, inv) in enumerate(zip(a["constant.alpha"], a["constant.inverse"])):
+        label = rf"$\alpha = \beta = {alpha:g}$" + (" (infinite)" if not np.isfinite(inv) else f" (limit {inv:.3g})")
+        ax.plot(a["constant.eps"], a["constant.truncated"][k], marker="o", ms=3, color=palette[k], label=label)
+        if np.isfinite(inv):
+            ax.axhline(inv, color=palette[k], ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.invert_xaxis()
+    ax.set_xlabel(r"cut-off $\varepsilon$ (only $\lambda > \varepsilon$ counted)")
+    ax.set_ylabel(r"$E[(1-\lambda)^2/\lambda^2;\ \lambda > \varepsilon]$")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_glm_regularizer(result: Result) -> Figure:
+    """Per GLM: the exact mixup regularizer, R1 + R2, R2 and the covariance penalty along theta = s theta_ERM."""
+    a = result.arrays
+    losses = [x for x in GLM_LABELS if f"{x}.scale.s" in a]
+    apply_style()
+    fig, axes = plt.subplots(1, len(losses), figsize=(5.2 * len(losses), 3.9), squeeze=False)
+    palette = sns.color_palette("colorblind")
+    for ax, x in zip(axes[0], losses):
+        q = a[f"{x}.scale.quad_sigma"]
+        ax.plot(q, a[f"{x}.scale.exact_reg"], color=palette[0], lw=2, label=r"exact $L_{mix} - L_{std}$")
+        ax.plot(q, a[f"{x}.scale.R1_taylor"] + a[f"{x}.scale.R2_taylor"], color=palette[1], ls="--", lw=2,
+                label=r"$R_1 + R_2$ (Lemma 3.1)")
+        ax.plot(q, a[f"{x}.scale.R2_taylor"], color=palette[2], lw=1.5, label=r"$R_2$ (Lemma 3.1)")
+        ax.plot(q, a[f"{x}.scale.R2_closed"], ls="none", marker="o", mfc="none", color=palette[2],
+                label=r"$R_2$ closed form (centred GLM)")
+        ax.plot(q, a[f"{x}.scale.penalty"], color=palette[4], ls=":", lw=2,
+                label=r"$\frac{E(1-\lambda)^2}{2}\,\overline{A''}\,\theta^\top\hat\Sigma\theta$")
+        ax.axvline(q[list(a[f"{x}.scale.s"]).index(1.0)], color="0.5", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(r"$\theta^\top \hat\Sigma \theta$ along $s\,\hat\theta_{ERM}$")
+        ax.set_ylabel("regularizer (nats)")
+        ax.text(0.03, 0.95, GLM_LABELS[x], transform=ax.transAxes, va="top")
+    axes[0, -1].legend(loc="lower right", fontsize=7.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_glm_tracking(result: Result) -> Figure:
+    """Per GLM (rows): theta^T Sigma theta, ||theta||^2 and test - clean train loss over gradient steps (dotted: the
+    Newton optimum of each objective)."""
+    a = result.arrays
+    losses = [x for x in GLM_LABELS if f"{x}.track.ERM.epoch" in a]
+    apply_style()
+    fig, axes = plt.subplots(len(losses), 3, figsize=(13, 3.3 * len(losses)), squeeze=False, sharex=True)
+    for row, x in enumerate(losses):
+        for m in ("ERM", "mixup", "ridge"):
+            ep = a[f"{x}.track.{m}.epoch"]
+            axes[row, 0].plot(ep, a[f"{x}.track.{m}.quad_sigma"], color=_color(m), label=m)
+            axes[row, 1].plot(ep, a[f"{x}.track.{m}.norm_sq"], color=_color(m), label=m)
+            axes[row, 2].plot(ep, a[f"{x}.track.{m}.test_loss"] - a[f"{x}.track.{m}.train_loss_clean"], color=_color(m),
+                              label=m, lw=1 if m == "mixup" else 1.8)
+            if f"{x}.optimum.{m}" in a:
+                for col in range(3):
+                    axes[row, col].axhline(a[f"{x}.optimum.{m}"][col], color=_color(m), ls=":", lw=1.5)
+        axes[row, 0].set_ylabel(r"$\theta^\top\Sigma\theta$")
+        axes[row, 1].set_ylabel(r"$\|\theta\|^2$")
+        axes[row, 2].set_ylabel("test - clean train loss (nats)")
+        axes[row, 0].text(0.03, 0.95, GLM_LABELS[x], transform=axes[row, 0].transAxes, va="top")
+    for ax in axes[-1]:
+        ax.set_xlabel("full-batch gradient step")
+    axes[0, 2].legend(loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def _gap_frame(result: Result, loss: str, sweep: str) -> pd.DataFrame:
+    a = result.arrays
+    xs = a["gap_n.n"] if sweep == "n" else a["gap_rank.rank"]
+    frames = []
+    for m in ("ERM", "mixup"):
+        vals = a[f"{loss}.gap_{sweep}.{m}"]
+        for s in range(vals.shape[1]):
+            frames.append(pd.DataFrame({"x": xs, "gap": vals[:, s], "method": m, "seed": s}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_glm_gap(result: Result) -> Figure:
+    """Centred test - train gap of Newton fits against n and against rank, mean +/- sd over seeds, with
+    sqrt(rank/n) and rank/n guides anchored at the ERM mean of the first point."""
+    a, cfg = result.arrays, result.config
+    losses = [x for x in GLM_LABELS if f"{x}.gap_n.ERM" in a]
+    apply_style()
+    fig, axes = plt.subplots(len(losses), 2, figsize=(10.5, 3.6 * len(losses)), squeeze=False)
+    for row, x in enumerate(losses):
+        for col, sweep in enumerate(("n", "rank")):
+            ax = axes[row, col]
+            df = _gap_frame(result, x, sweep)
+            sns.lineplot(data=df, x="x", y="gap", hue="method", palette=[_color("ERM"), _color("mixup")],
+                         errorbar="sd", marker="o", ax=ax, legend=row == 0 and col == 0)
+            xs = np.asarray(sorted(df.x.unique()), dtype=float)
+            first = df[(df.method == "ERM") & (df.x == xs[0])].gap.mean()
+            power = -1 if sweep == "n" else 1
+            ax.plot(xs, first * (xs / xs[0]) ** (0.5 * power), color="0.4", ls="--", lw=1,
+                    label=r"$\propto\sqrt{rank/n}$")
+            ax.plot(xs, first * (xs / xs[0]) ** power, color="0.4", ls=":", lw=1, label=r"$\propto rank/n$")
+            ax.set_xscale("log")
+            ax.set_yscale("log")  # a seed's negative gap (noise) drops out of the band, not of the mean
+            ax.set_xticks(xs, [f"{v:g}" for v in xs])
+            ax.minorticks_off()
+            ax.set_xlabel(f"training examples n (rank {cfg['rank']})" if sweep == "n"
+                          else f"rank of the input covariance (n = {cfg['sweep_n']})")
+            ax.set_ylabel("test - train loss, centred (nats)" if col == 0 else "")
+            ax.text(0.97, 0.95, GLM_LABELS[x], transform=ax.transAxes, ha="right", va="top")
+            if row == 0 and col == 1:
+                ax.legend(loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_rademacher(result: Result) -> Figure:
+    """Left: measured Rad(W_gamma) (+/- 2 SE) and the bound against gamma, per rank. Right: against the rank at one
+    gamma, with the rank bound, the d-scaling bound and sqrt(q* rank / n)."""
+    a, cfg = result.arrays, result.config
+    apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    palette = sns.color_palette("viridis", len(a["rank"]))
+    ax = axes[0]
+    for k, r in enumerate(a["rank"]):
+        ax.errorbar(a["gamma"], a["measured"][k], yerr=2 * a["measured_se"][k], color=palette[k], marker="o", ms=3,
+                    capsize=2, label=f"rank {int(r)}")
+        ax.plot(a["gamma"], a["bound"][k], color=palette[k], ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"constraint level $\gamma$")
+    ax.set_ylabel(r"Rademacher complexity of $W_\gamma$")
+    ax.legend(loc="upper left", fontsize=8, ncol=2)
+    ax = axes[1]
+    ranks = a["rank"]
+    ax.errorbar(ranks, a["rank_sweep.measured"], yerr=2 * a["rank_sweep.measured_se"], marker="o", color="k",
+                capsize=2, label="measured (Monte Carlo, 2 SE)")
+    ax.plot(ranks, a["rank_sweep.jensen"], color="0.4", ls=":", label=r"$\sqrt{q^*\,rank/n}$")
+    ax.plot(ranks, a["rank_sweep.bound"], color=sns.color_palette("colorblind")[1], ls="--",
+            label=r"bound, $\sqrt{rank/n}$ scaling")
+    ax.plot(ranks, a["rank_sweep.bound_d"], color=sns.color_palette("colorblind")[3], ls="-.",
+            label=r"bound with $d$ in place of rank")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"rank of the input covariance (d = {cfg['d']}, n = {cfg['n']})")
+    ax.set_ylabel(rf"Rademacher complexity at $\gamma = {cfg['gamma_rank']:g}$")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _image_frame(arrays: dict, prefix: str, alphas, metric: str) -> pd.DataFrame:
+    frames = []
+    for alpha in alphas:
+        vals = arrays[f"{prefix}{alpha:g}.{metric}"]
+        label = "ERM" if alpha == 0 else rf"mixup $\alpha={alpha:g}$"
+        for s, row in enumerate(vals):
+            frames.append(pd.DataFrame({"epoch": np.arange(len(row)), "value": row, "method": label, "seed": s}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_generalization_gap(result: Result) -> Figure:
+    """Figures 1b and 5-8: per dataset (columns), the gap test loss - clean training loss over epochs (top) and the
+    test / clean training 0-1 error (bottom), mean +/- sd over seeds."""
+    cfg, a = result.config, result.arrays
+    names = list(cfg["datasets"])
+    apply_style()
+    fig, axes = plt.subplots(2, len(names), figsize=(5.4 * len(names), 7.0), squeeze=False, sharex="col")
+    palette = sns.color_palette("colorblind", len(cfg["alphas"]))
+    for col, name in enumerate(names):
+        info = result.metrics["datasets"][name]
+        gap = _image_frame(a, f"{name}.", cfg["alphas"], "test_loss")
+        gap["value"] = gap["value"] - _image_frame(a, f"{name}.", cfg["alphas"], "train_loss_clean")["value"]
+        sns.lineplot(data=gap[gap.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[0, col], legend=col == 0)
+        if col == 0:
+            axes[0, col].legend(loc="lower right")
+        axes[0, col].axhline(0, color="0.3", lw=0.8)
+        axes[0, col].set_ylabel("test loss - clean train loss (nats)" if col == 0 else "")
+        axes[0, col].text(0.03, 0.95, f"{name} ({info['model']}, n = {info['n_train']})",
+                          transform=axes[0, col].transAxes, va="top")
+        test = _image_frame(a, f"{name}.", cfg["alphas"], "test_err")
+        train = _image_frame(a, f"{name}.", cfg["alphas"], "train_err_clean")
+        sns.lineplot(data=test[test.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[1, col], legend=False)
+        sns.lineplot(data=train[train.epoch > 0], x="epoch", y="value", hue="method", palette=palette, errorbar="sd",
+                     ax=axes[1, col], legend=False, linestyle="--")
+        axes[1, col].yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes[1, col].set_ylabel("0-1 error: test (solid), clean train (dashed)" if col == 0 else "")
+        axes[1, col].set_xlabel("epoch")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fig3(result: Result) -> Figure:
+    """Figure 3: clean training error and loss of the mixup image runs per seed (left, middle); training error on the
+    alternating-line dataset per alpha, mean +/- sd over seeds (right)."""
+    cfg, a = result.config, result.arrays
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    palette = sns.color_palette("colorblind")
+    err, loss = a["image.train_err_clean"], a["image.train_loss_clean"]
+    ep = np.arange(err.shape[1])
+    for s in range(err.shape[0]):
+        axes[0].plot(ep[1:], err[s, 1:], color=palette[s % 10], label=f"seed {s}")
+        axes[1].plot(ep[1:], loss[s, 1:], color=palette[s % 10], label=f"seed {s}")
+    axes[0].set_yscale("symlog", linthresh=1e-3)
+    axes[0].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[0].set_ylabel("clean training 0-1 error")
+    axes[1].set_yscale("log")
+    axes[1].set_ylabel("clean training loss (nats)")
+    for ax in axes[:2]:
+        ax.set_xlabel(f"epoch ({cfg['dataset']}, {cfg['model']}, mixup $\\alpha = {cfg['alpha']:g}$)")
+    axes[0].legend(loc="upper right")
+    frames = []
+    for alpha in cfg["ncal_alphas"]:
+        vals = a[f"line.{alpha:g}.train_err_clean"]
+        label = "ERM" if alpha == 0 else rf"mixup $\alpha={alpha:g}$"
+        for s, row in enumerate(vals):
+            frames.append(pd.DataFrame({"step": np.arange(len(row)), "error": row, "method": label, "seed": s}))
+    df = pd.concat(frames, ignore_index=True)
+    sns.lineplot(data=df, x="step", y="error", hue="method", errorbar="sd", ax=axes[2])
+    axes[2].legend(loc="center right")
+    axes[2].yaxis.set_major_formatter(PercentFormatter(1.0))
+    axes[2].set_xlabel(f"full-batch Adam step (alternating line, {cfg['ncal_points']} points)")
+    axes[2].set_ylabel("training 0-1 error")
+    fig.tight_layout()
+    return fig

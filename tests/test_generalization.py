@@ -1,0 +1,327 @@
+"""generalization.py (GLM regularizer, the lambda constants, GLM fits, Rademacher quantities) against float64 oracles.
+
+Oracles written here: tilted-distribution moments by scipy quadrature of the Beta mixture density; R2 with the
+partner expectation as an explicit double sum; Lemma 3.1's general code (``taylor_terms``); least-squares and
+ridge normal equations; the closed-form optimum of the exact mixup loss for the squared loss; the supremum over
+the ellipsoid by a constrained optimiser; the Rademacher average by enumerating all sign vectors.
+"""
+
+import itertools
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, optimize, special, stats
+
+from mixup_repro import generalization as gen
+from mixup_repro.models import LogisticRegression
+from mixup_repro.taylor import taylor_terms
+
+DT = torch.float64
+
+
+def _tilted_moment(alpha, beta, g):
+    """E_{D~}[g(lam)] by quadrature of alpha/(a+b) Beta(a+1, b) + beta/(a+b) Beta(b+1, a) (scipy pdfs)."""
+    s = alpha + beta
+    pdf = lambda t: alpha / s * stats.beta.pdf(t, alpha + 1, beta) + beta / s * stats.beta.pdf(t, beta + 1, alpha)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", integrate.IntegrationWarning)
+        return integrate.quad(lambda t: g(t) * pdf(t), 0, 1, epsabs=0, epsrel=1e-12, limit=500)[0]
+
+
+def _centred(n, d, seed, rank=None):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d if rank is None else rank, generator=g, dtype=DT)
+    if rank is not None:
+        X = X @ torch.randn(rank, d, generator=g, dtype=DT)
+    return X - X.mean(dim=0), g
+
+
+def _linear(theta):
+    m = LogisticRegression(theta.shape[0], bias=False).to(DT)
+    with torch.no_grad():
+        m.linear.weight[0] = theta
+    return m
+
+
+# --- GLM regularizer -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["logistic", "poisson", "squared"])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (0.2, 0.2), (5.0, 0.5)])
+def test_glm_R2_matches_double_sum_and_taylor_terms(loss, alpha, beta):
+    X, g = _centred(12, 4, 0)
+    theta = torch.randn(4, generator=g, dtype=DT) * 0.7
+    y = (torch.rand(12, generator=g, dtype=DT) < 0.5).to(DT) if loss != "poisson" else torch.poisson(torch.ones(12, dtype=DT))
+    m2 = _tilted_moment(alpha, beta, lambda t: (1 - t) ** 2)
+    h2 = {"logistic": lambda u: special.expit(u) * (1 - special.expit(u)), "poisson": np.exp,
+          "squared": lambda u: np.ones_like(u)}[loss]
+    Xn, th = X.numpy(), theta.numpy()
+    oracle = 0.0
+    for i in range(12):
+        M = sum(np.outer(Xn[j] - Xn[i], Xn[j] - Xn[i]) for j in range(12)) / 12  # E_r[(r - x_i)(r - x_i)^T]
+        oracle += h2(Xn[i] @ th) * th @ M @ th
+    oracle *= m2 / (2 * 12)
+    closed = gen.glm_R2(theta, X, alpha, beta, loss)
+    assert closed == pytest.approx(oracle, rel=1e-10)
+    assert closed == pytest.approx(taylor_terms(_linear(theta), X, y, alpha, beta, loss)["R2"], rel=1e-12)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "poisson"])
+def test_glm_R1_is_minus_m1_theta_dot_gradient_and_vanishes_at_the_mle(loss):
+    X, g = _centred(40, 3, 1)
+    theta = torch.randn(3, generator=g, dtype=DT) * 0.5
+    y = gen._responses((X @ theta).numpy(), loss, np.random.default_rng(0))
+    y = torch.as_tensor(y, dtype=DT)
+    m1 = _tilted_moment(1.0, 1.0, lambda t: 1 - t)
+    t = theta.clone().requires_grad_(True)
+    eta = X @ t
+    std = (torch.logaddexp(eta, torch.zeros_like(eta)) if loss == "logistic" else torch.exp(eta)) - y * eta
+    (grad,) = torch.autograd.grad(std.mean(), t)
+    r1 = gen.glm_R1(theta, X, y, 1.0, 1.0, loss)
+    assert r1 == pytest.approx(float(-m1 * theta @ grad), rel=1e-10)
+    assert r1 == pytest.approx(taylor_terms(_linear(theta), X, y, 1.0, 1.0, loss)["R1"], rel=1e-10)
+    fit = gen.fit_glm(X, y, loss)
+    assert fit.grad_norm < 1e-10
+    # |R1| = E[1 - lam] |theta . grad L_std| <= ||theta|| * gradient norm / 3
+    assert abs(gen.glm_R1(fit.theta, X, y, 1.0, 1.0, loss)) <= float(fit.theta.norm()) * fit.grad_norm / 3 + 1e-15
+
+
+def test_squared_loss_R2_is_twice_the_covariance_penalty():
+    # A'' = 1: mean_i x_i x_i^T = Sigma, so the x_i x_i^T half of R2 equals the Sigma half.
+    X, g = _centred(30, 5, 2)
+    theta = torch.randn(5, generator=g, dtype=DT)
+    assert gen.glm_R2(theta, X, 1.0, 1.0, "squared") == pytest.approx(
+        2 * gen.covariance_penalty(theta, X, 1.0, 1.0, "squared"), rel=1e-12)
+    q = float(theta @ (X.T @ X / 30) @ theta)
+    assert gen.covariance_penalty(theta, X, 1.0, 1.0, "squared") == pytest.approx(q / 12, rel=1e-12)  # E(1-lam)^2 = 1/6
+    assert gen.covariance_penalty(theta, X, 2.0, 2.0, "squared", constant="E(1-lam)^2/lam^2") == pytest.approx(3 * q / 2)
+    assert math.isinf(gen.covariance_penalty(theta, X, 1.0, 1.0, "squared", constant="E(1-lam)^2/lam^2"))
+
+
+def test_glm_regularizer_refuses_uncentred_data_and_bad_arguments():
+    X, g = _centred(10, 3, 3)
+    theta = torch.ones(3, dtype=DT)
+    with pytest.raises(ValueError, match=r"need centred inputs .* subtract X.mean\(dim=0\) first"):
+        gen.glm_R2(theta, X + 0.1, 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"theta must have shape \(3,\)"):
+        gen.glm_R1(torch.ones(4, dtype=DT), X, torch.zeros(10, dtype=DT), 1.0, 1.0)
+    with pytest.raises(ValueError, match=r"constant must be 'E\(1-lam\)\^2' or"):
+        gen.covariance_penalty(theta, X, 1.0, 1.0, constant="other")
+
+
+# --- the constant E[(1 - lam)^2 / lam^2] ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alpha, beta", [(2.0, 2.0), (4.0, 4.0), (3.0, 1.5), (1.2, 7.0)])
+def test_inverse_lambda_moment_matches_quadrature(alpha, beta):
+    oracle = _tilted_moment(alpha, beta, lambda t: (1 - t) ** 2 / t**2)
+    assert gen.inverse_lambda_moment(alpha, beta) == pytest.approx(oracle, rel=1e-8)
+    # The neglected mass below eps is of order eps^(min(alpha, beta) - 1).
+    eps = 1e-12
+    tol = 10 * eps ** (min(alpha, beta) - 1) + 1e-8
+    assert gen.truncated_inverse_lambda_moment(alpha, beta, eps) == pytest.approx(oracle, rel=tol)
+
+
+def test_inverse_lambda_moment_known_values_and_divergence():
+    assert gen.inverse_lambda_moment(2.0, 2.0) == pytest.approx(3.0, rel=1e-14)
+    assert gen.inverse_lambda_moment(4.0, 4.0) == pytest.approx(5 / 3, rel=1e-14)
+    for a, b in [(1.0, 1.0), (0.2, 0.2), (5.0, 0.5), (0.9, 3.0)]:
+        assert math.isinf(gen.inverse_lambda_moment(a, b))
+    assert gen.inverse_lambda_moment(0.0, 0.0) == 0.0
+    # alpha = beta = 1: D~ = Beta(2, 1), density 2t, so the truncated moment is 2 int_eps^1 (1 - t)^2 / t dt.
+    for eps in (1e-2, 1e-6, 1e-10):
+        exact = 2 * (-math.log(eps) - 1.5 + 2 * eps - eps**2 / 2)
+        assert gen.truncated_inverse_lambda_moment(1.0, 1.0, eps) == pytest.approx(exact, rel=1e-8)
+    small = [gen.truncated_inverse_lambda_moment(0.2, 0.2, e) for e in (1e-3, 1e-6, 1e-9)]
+    assert small[1] / small[0] > 100 and small[2] / small[1] > 100  # grows like eps^(-0.8)
+    with pytest.raises(ValueError, match=r"eps must lie in \(0, 1\)"):
+        gen.truncated_inverse_lambda_moment(1.0, 1.0, 0.0)
+
+
+# --- GLM fits --------------------------------------------------------------------------------------------
+
+
+def test_fit_glm_squared_loss_solves_the_ridge_normal_equations():
+    X, g = _centred(50, 4, 4)
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=DT) + torch.randn(50, generator=g, dtype=DT)
+    for ridge in (0.0, 0.3):
+        fit = gen.fit_glm(X, y, "squared", ridge=ridge)
+        oracle = np.linalg.solve(X.numpy().T @ X.numpy() / 50 + ridge * np.eye(4), X.numpy().T @ y.numpy() / 50)
+        np.testing.assert_allclose(fit.theta.numpy(), oracle, rtol=1e-10, atol=1e-12)
+
+
+def test_fit_glm_mixup_squared_loss_approaches_the_exact_mixup_optimum():
+    # Exact mixup loss, squared loss, centred X: E[x~ x~^T] = (E lam^2 + E (1-lam)^2) Sigma and the linear term is
+    # E[lam] X^T y / n (lam ~ D~), so theta_mix = E[lam] / (E lam^2 + E (1-lam)^2) * theta_OLS.
+    X, g = _centred(60, 3, 5)
+    y = X @ torch.tensor([1.0, -1.0, 0.5], dtype=DT) + 0.5 * torch.randn(60, generator=g, dtype=DT)
+    ols = gen.fit_glm(X, y, "squared").theta
+    e1 = _tilted_moment(1.0, 1.0, lambda t: t)
+    e2 = _tilted_moment(1.0, 1.0, lambda t: t**2) + _tilted_moment(1.0, 1.0, lambda t: (1 - t) ** 2)
+    fit = gen.fit_glm(X, y, "squared", alpha=1.0, n_mix=2000, seed=0)
+    np.testing.assert_allclose(fit.theta.numpy(), (e1 / e2 * ols).numpy(), rtol=0.03, atol=0.01)
+
+
+def test_fit_glm_refuses_bad_arguments():
+    X, _ = _centred(10, 2, 6)
+    with pytest.raises(ValueError, match=r"n_mix must be a positive integer"):
+        gen.fit_glm(X, torch.zeros(10, dtype=DT), "logistic", alpha=1.0, n_mix=0)
+    with pytest.raises(ValueError, match=r"ridge must be >= 0"):
+        gen.fit_glm(X, torch.zeros(10, dtype=DT), "logistic", ridge=-1.0)
+
+
+def test_low_rank_data():
+    ds = gen.low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
+    assert torch.linalg.matrix_rank(ds.X).item() == 3 and torch.linalg.matrix_rank(ds.Sigma).item() == 3
+    assert float(ds.X.mean(dim=0).abs().max()) < 1e-12
+    assert float(ds.theta_star @ ds.Sigma @ ds.theta_star) == pytest.approx(1.5**2, rel=1e-12)
+    assert float(torch.trace(ds.Sigma)) == pytest.approx(12.0, rel=1e-12)  # E||x||^2 = d
+    assert set(ds.y.unique().tolist()) <= {0.0, 1.0}
+    same = gen.low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
+    assert torch.equal(ds.X, same.X) and torch.equal(ds.y_test, same.y_test)
+    with pytest.raises(ValueError, match=r"rank must be <= d"):
+        gen.low_rank_glm_data(10, 2, 3)
+
+
+# --- W_gamma and rho ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.0, 0.3, 4.0, 50.0])
+def test_gaussian_curvature_matches_quadrature(q):
+    oracle = integrate.quad(lambda z: special.expit(math.sqrt(q) * z) * special.expit(-math.sqrt(q) * z)
+                            * stats.norm.pdf(z), -np.inf, np.inf, epsabs=1e-14)[0]
+    assert float(gen.gaussian_curvature(q, "logistic")) == pytest.approx(oracle, rel=1e-8)
+    assert float(gen.gaussian_curvature(q, "poisson")) == pytest.approx(math.exp(q / 2), rel=1e-10)
+
+
+def test_q_of_gamma_inverts_gamma_and_respects_q_max():
+    for gamma in (1e-3, 0.1, 1.0, 5.0):
+        q = gen.q_of_gamma(gamma)
+        assert float(gen.gamma_of(q)) == pytest.approx(gamma, rel=1e-9)
+    assert gen.q_of_gamma(5.0, q_max=2.0) == 2.0
+    with pytest.raises(ValueError, match=r"gamma must be > 0"):
+        gen.q_of_gamma(0.0)
+
+
+def test_estimate_rho_agrees_with_the_gaussian_value():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(5000, 4, generator=g, dtype=DT) @ torch.randn(4, 4, generator=g, dtype=DT)
+    exact = gen.gaussian_rho("logistic", 16.0)
+    assert exact == pytest.approx(float(gen.gaussian_curvature(16.0)), rel=1e-6)  # kappa decreasing: min at q_max
+    assert gen.estimate_rho(X, "logistic", q_max=16.0, n_directions=32, n_scales=24, generator=g) == pytest.approx(exact, rel=0.05)
+    assert gen.gaussian_rho("poisson", 4.0) == 0.5  # E[e^eta] >= 1: capped by the definition's rho <= 1/2
+    with pytest.raises(ValueError, match=r"needs an explicit torch.Generator"):
+        gen.estimate_rho(X, generator=None)
+
+
+# --- Rademacher complexity ------------------------------------------------------------------------------------
+
+
+def test_sup_over_the_ellipsoid_matches_a_constrained_optimiser():
+    X, g = _centred(8, 3, 7)
+    Sigma = X.T @ X / 8
+    for code in (5, 77, 200):
+        sigma = np.array([1.0 if (code >> i) & 1 else -1.0 for i in range(8)])
+        v = sigma @ X.numpy() / 8
+        res = optimize.minimize(lambda t: -t @ v, np.zeros(3), method="SLSQP",
+                                constraints=[{"type": "ineq", "fun": lambda t: 2.0 - t @ Sigma.numpy() @ t}],
+                                options={"ftol": 1e-14, "maxiter": 500})
+        ours = math.sqrt(2.0) * float(gen._sup_per_sign(X, None, torch.as_tensor(sigma)[None])[0])
+        assert ours == pytest.approx(-res.fun, rel=1e-6)
+
+
+def test_rademacher_mc_agrees_with_enumeration_and_projection_formula():
+    X, _ = _centred(12, 5, 8, rank=3)
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=12)))
+    Xn = X.numpy()
+    P = Xn @ np.linalg.pinv(Xn.T @ Xn) @ Xn.T  # projection onto the column space of X
+    oracle = math.sqrt(0.5) * np.mean(np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", signs, P, signs), 0) / 12))
+    assert gen.rademacher_ellipsoid_exact(X, 0.5) == pytest.approx(oracle, rel=1e-10)
+    est = gen.rademacher_ellipsoid(X, 0.5, n_draws=20000, generator=torch.Generator().manual_seed(1))
+    assert abs(est.value - oracle) < 4 * est.stderr
+    assert est.value <= math.sqrt(0.5 * 3 / 12) + 4 * est.stderr  # Jensen: sqrt(q rank / n)
+
+
+def test_rademacher_scales_like_sqrt_rank_over_n():
+    values, ranks = [], (4, 16, 64)
+    for r in ranks:
+        ds = gen.low_rank_glm_data(400, 64, r, n_test=1, seed=r)
+        est = gen.rademacher_ellipsoid(ds.X, 1.0, Sigma=ds.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(r))
+        # E sqrt(v^T Sigma^+ v) ~ E sqrt(chi2_rank / n): sqrt(rank / n) times the Jensen factor of chi2_rank.
+        jensen = math.sqrt(2 / r) * math.exp(special.gammaln((r + 1) / 2) - special.gammaln(r / 2))
+        assert est.value / math.sqrt(r / 400) == pytest.approx(jensen, rel=0.03)
+        values.append(est.value)
+    assert gen.loglog_slope(np.array(ranks), np.array(values)) == pytest.approx(0.5, abs=0.03)
+    half = gen.low_rank_glm_data(100, 64, 16, n_test=1, seed=3)
+    est = gen.rademacher_ellipsoid(half.X, 1.0, Sigma=half.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(0))
+    assert est.value / values[1] == pytest.approx(2.0, rel=0.06)  # a quarter of the data: twice the complexity
+
+
+def test_rademacher_refuses_inputs_outside_sigma_and_bad_arguments():
+    X, _ = _centred(10, 3, 9)
+    flat = torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=DT))
+    with pytest.raises(ValueError, match=r"leave the column space of Sigma"):
+        gen.rademacher_ellipsoid(X, 1.0, Sigma=flat, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"n_draws must be an integer >= 2"):
+        gen.rademacher_ellipsoid(X, 1.0, n_draws=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match=r"needs an explicit torch.Generator"):
+        gen.rademacher_ellipsoid(X, 1.0, generator=None)
+    with pytest.raises(ValueError, match=r"exact enumeration needs n <= 16"):
+        gen.rademacher_ellipsoid_exact(torch.zeros(17, 2, dtype=DT), 1.0)
+
+
+def test_rademacher_bound_formula_and_the_theorem_on_gaussian_data():
+    assert float(gen.rademacher_bound(0.01, 0.16, 4, 100)) == pytest.approx((0.01 / 0.16) ** 0.25 * 0.2)
+    assert float(gen.rademacher_bound(1.6, 0.16, 4, 100)) == pytest.approx(10**0.5 * 0.2)
+    with pytest.raises(ValueError, match=r"rho must be > 0"):
+        gen.rademacher_bound(1.0, 0.0, 1, 10)
+    rho = gen.gaussian_rho("logistic", 16.0)
+    ds = gen.low_rank_glm_data(200, 20, 5, n_test=1, seed=0)
+    base = gen.rademacher_ellipsoid(ds.X, 1.0, Sigma=ds.Sigma, n_draws=2000, generator=torch.Generator().manual_seed(0))
+    for gamma in (0.01, 0.1, 1.0, 10.0):
+        measured = math.sqrt(gen.q_of_gamma(gamma, q_max=16.0)) * (base.value + 3 * base.stderr)
+        assert measured <= float(gen.rademacher_bound(gamma, rho, 5, 200))
+
+
+def test_loglog_slope():
+    x = np.array([1.0, 2.0, 4.0, 8.0])
+    assert gen.loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-12)
+    with pytest.raises(ValueError, match=r"positive values"):
+        gen.loglog_slope(x, -x)
+
+
+# --- image-chapter helpers ---------------------------------------------------------------------------------
+
+
+def test_alternating_line():
+    from mixup_repro.experiments import alternating_line
+
+    X, y = alternating_line(8, 2)
+    assert X.shape == (8, 1) and y.tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
+    assert float(X.mean()) == pytest.approx(0.0, abs=1e-7) and float(X.max()) == pytest.approx(1.0)
+    # the midpoint of x_(i-1) and x_(i+1) is x_i, with the other label
+    assert torch.allclose((X[:-2] + X[2:]) / 2, X[1:-1]) and bool(torch.all(y[:-2] != y[1:-1]))
+    with pytest.raises(ValueError, match=r"need n_points >= 3 and n_classes >= 2"):
+        alternating_line(2)
+
+
+def test_generalization_gap_run_records_the_final_epoch_clean_gap():
+    from mixup_repro.config import GeneralizationGapConfig
+    from mixup_repro.experiments import run_generalization_gap
+
+    cfg = GeneralizationGapConfig(datasets=("fake",), models=("mlp",), train_sizes=(48,), test_sizes=(32,),
+                                  alphas=(0.0, 1.0), n_seeds=2, epochs=2, batch_size=16, mlp_hidden=8)
+    r = run_generalization_gap(cfg, progress=False, save=False)
+    for alpha, method in ((0.0, "ERM"), (1.0, "mixup a=1")):
+        a = {m: r.arrays[f"fake.{alpha:g}.{m}"] for m in ("test_loss", "train_loss_clean", "mixup_loss")}
+        assert a["test_loss"].shape == (2, 3)  # seeds x (epochs + 1): epoch 0 is the initial model
+        gap = a["test_loss"][:, -1] - a["train_loss_clean"][:, -1]
+        assert r.metrics["datasets"]["fake"]["methods"][method]["final_gap_mean"] == pytest.approx(gap.mean())
+    # mixup's objective is recorded separately and is not the clean training loss
+    assert not np.allclose(r.arrays["fake.1.mixup_loss"][:, 1:], r.arrays["fake.1.train_loss_clean"][:, 1:])
+    assert [c["verdict"] for c in r.metrics["claims"]][-1] == "INFO"
+    with pytest.raises(ValueError, match=r"must have the same length"):
+        run_generalization_gap(GeneralizationGapConfig(models=("mlp",)), progress=False, save=False)
