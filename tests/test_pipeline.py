@@ -37,8 +37,10 @@ def _fake_notebook(fields: list[str]) -> nbformat.NotebookNode:
 
 
 @pytest.fixture
-def fake_root(tmp_path):
-    """A minimal checkout: the real parameter profiles and a fake lemma31_fig2 notebook."""
+def fake_root(tmp_path, monkeypatch):
+    """A minimal checkout: the real parameter profiles, a fake lemma31_fig2 notebook and its own results
+    directory (so results saved by other tests in this session are not counted)."""
+    monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(tmp_path / "results"))
     root = tmp_path / "repo"
     shutil.copytree(REPO / "notebooks" / "params", root / "notebooks" / "params")
     nbformat.write(_fake_notebook(Lemma31Config.field_names()), root / "notebooks" / "lemma31_fig2.ipynb")

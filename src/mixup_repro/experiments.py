@@ -39,6 +39,16 @@ def _seed_for(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def _finish_run(cfg, metrics: dict, arrays: dict[str, np.ndarray], *, seeds, start: float, device: str,
+                save: bool) -> Result:
+    """Wrap a run's metrics and arrays with its config and provenance, and save it (atomically) if asked."""
+    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
+                    meta=provenance(seeds=seeds, wall_time_s=time.perf_counter() - start, device=device))
+    if save:
+        save_result(result)
+    return result
+
+
 def _remainder(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, order: int) -> tuple[float, float, float]:
     """(exact mixup loss, quadratic approximation, standard loss) for one model and Beta(alpha, beta)."""
     terms = taylor_terms(model, X, y, alpha, beta)
@@ -109,18 +119,8 @@ def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True,
         }
 
     metrics = {"models": per_model, "claims": _lemma31_claims(cfg, per_model, arrays)}
-    wall = time.perf_counter() - start
-    result = Result(
-        name=cfg.NAME,
-        config=cfg.to_dict(),
-        metrics=metrics,
-        arrays=arrays,
-        meta=provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": model_seeds},
-                        wall_time_s=wall, device="cpu"),
-    )
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device="cpu", save=save,
+                       seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": model_seeds})
 
 
 def _monotone_fraction(values: np.ndarray) -> float:
@@ -272,7 +272,7 @@ THM32_CASES = {"nobias": "bias-free ReLU MLP", "bias": "ReLU MLP with biases"}
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
+def _torch_threads(n: int) -> Iterator[None]:
     """Run with ``n`` intra-op CPU threads (0: leave torch's setting), then restore it.
 
     The theory chapters' tensors (a few hundred points) are too small for threads to pay, and on a busy
@@ -403,12 +403,8 @@ def _run_thm31(cfg, *, progress: bool, save: bool) -> Result:
     summary = {case: _chain_summary(arrays, case) for case in data}
     metrics = {"cases": summary, "case_labels": THM31_CASES, "true_adv": "exact",
                "claims": _thm_claims("Theorem 3.1", THM31_CASES, summary, "exact")}
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds},
-                                    wall_time_s=time.perf_counter() - start, device="cpu"))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device="cpu", save=save,
+                       seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds})
 
 
 def run_thm32(cfg, *, progress: bool = True, save: bool = True) -> Result:
@@ -472,12 +468,8 @@ def _run_thm32(cfg, *, progress: bool, save: bool) -> Result:
         t, s = arrays[f"{case}.chain_true_adv_eps_mix"], arrays[f"{case}.chain_adv_eps_mix"]
         summary[case]["max_rel_gap_second_order_vs_pgd"] = float(np.max(np.abs(s - t) / t))
     metrics = {"cases": summary, "case_labels": THM32_CASES, "true_adv": "PGD-l2", "claims": _thm32_claims(summary)}
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds},
-                                    wall_time_s=time.perf_counter() - start, device="cpu"))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device="cpu", save=save,
+                       seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds})
 
 
 def _chain_claim(theorem: str, label: str, s: dict) -> dict:
@@ -695,12 +687,8 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
     summary = _fig1a_summary(cfg, arrays)
     metrics = {"per_model": flags, "summary": summary, "n_test": test.n, "n_pgd": n_pgd,
                "train_source": train.source, "claims": _fig1a_claims(cfg, summary, flags, test.n, n_pgd)}
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seeds": list(cfg.seeds), "model_init": seeds_used},
-                                    wall_time_s=time.perf_counter() - start, device=str(device)))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device=str(device), save=save,
+                       seeds={"seeds": list(cfg.seeds), "model_init": seeds_used})
 
 
 def _nonincreasing(acc: np.ndarray, grid) -> bool:
@@ -834,19 +822,6 @@ RANK_EXPONENT_TOL = 0.05
 RANK_SLOPE_MIN_RANK = 5
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` torch threads (restored after).
-
-    The GLM and Rademacher computations use matrices of a few thousand entries, for which a second
-    OpenMP thread only adds synchronisation (measured 5-50x slower on a busy 2-core machine).
-    """
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _tiny(x: float, floor: float = 1e-12) -> str:
@@ -903,7 +878,7 @@ def run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool = Tru
     ``theta^T Sigma theta``, ``||theta||^2`` and the test loss; (4) the test - train gap of Newton fits (ERM and
     a sample of the mixup loss) against n and against the rank, ``n_seeds`` data sets per point.
     """
-    with _threads(1):
+    with _torch_threads(1):
         return _run_glm_regularization(cfg, progress=progress, save=save)
 
 
@@ -1015,12 +990,8 @@ def _run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool, sav
 
     metrics.update({"losses": per_loss, "gaps": gaps})
     metrics["claims"] = _glm_claims(cfg, metrics, arrays)
-    wall = time.perf_counter() - start
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed}, wall_time_s=wall, device="cpu"))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device="cpu", save=save,
+                       seeds={"seed": cfg.seed})
 
 
 def _glm_claims(cfg: GLMRegularizationConfig, metrics: dict, arrays: dict[str, np.ndarray]) -> list[dict]:
@@ -1150,7 +1121,7 @@ def run_rademacher(cfg: RademacherConfig, *, progress: bool = True, save: bool =
     expectation by Monte Carlo over ``n_draws`` sign vectors. ``rho`` is estimated from ``rho_sample`` inputs
     and compared with its exact Gaussian value. The bound uses the estimate.
     """
-    with _threads(1):
+    with _torch_threads(1):
         return _run_rademacher(cfg, progress=progress, save=save)
 
 
@@ -1194,12 +1165,8 @@ def _run_rademacher(cfg: RademacherConfig, *, progress: bool, save: bool) -> Res
         "jensen_ratio": (base / np.sqrt(ranks / cfg.n)).tolist(),
     }
     metrics["claims"] = _rademacher_claims(cfg, metrics, arrays)
-    wall = time.perf_counter() - start
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed}, wall_time_s=wall, device="cpu"))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device="cpu", save=save,
+                       seeds={"seed": cfg.seed})
 
 
 def _rademacher_claims(cfg: RademacherConfig, m: dict, arrays: dict[str, np.ndarray]) -> list[dict]:
@@ -1312,7 +1279,7 @@ def run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool = Tru
     if not (len(cfg.models) == len(cfg.train_sizes) == len(cfg.test_sizes) == n):
         raise ValueError(f"datasets, models, train_sizes and test_sizes must have the same length, got {n}, "
                          f"{len(cfg.models)}, {len(cfg.train_sizes)}, {len(cfg.test_sizes)}")
-    with _threads(cfg.torch_threads or torch.get_num_threads()):
+    with _torch_threads(cfg.torch_threads):
         return _run_generalization_gap(cfg, progress=progress, save=save)
 
 
@@ -1341,13 +1308,8 @@ def _run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool, sav
         per_ds[name] = {"model": model, "n_train": train.n, "n_test": test.n, "source": train.source, "methods": methods}
     metrics = {"datasets": per_ds, "metric": "test loss - clean training loss at the final epoch",
                "claims": _gap_claims(cfg, per_ds)}
-    wall = time.perf_counter() - start
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds}, wall_time_s=wall,
-                                    device=str(resolve_device(cfg.device))))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device=str(resolve_device(cfg.device)), save=save,
+                       seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds})
 
 
 def _gap_claims(cfg: GeneralizationGapConfig, per_ds: dict) -> list[dict]:
@@ -1397,7 +1359,7 @@ def run_fig3(cfg: Fig3Config, *, progress: bool = True, save: bool = True) -> Re
     Part 2: the alternating-line dataset of Chidambaram et al. (2022), a ReLU MLP trained full-batch with Adam for
     each alpha in ``cfg.ncal_alphas`` (0 = ERM); the clean training error at the end.
     """
-    with _threads(cfg.torch_threads or torch.get_num_threads()):
+    with _torch_threads(cfg.torch_threads):
         return _run_fig3(cfg, progress=progress, save=save)
 
 
@@ -1447,13 +1409,8 @@ def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
         line[_method_name(alpha)] = {"alpha": alpha, "final_train_err_clean": [float(e[-1]) for e in errs]}
     arrays["line.x"], arrays["line.y"] = X[:, 0].numpy(), y.numpy()
     metrics = {"image": image, "line": line, "claims": _fig3_claims(cfg, image, line)}
-    wall = time.perf_counter() - start
-    result = Result(name=cfg.NAME, config=cfg.to_dict(), metrics=metrics, arrays=arrays,
-                    meta=provenance(seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds}, wall_time_s=wall,
-                                    device=str(resolve_device(cfg.device))))
-    if save:
-        save_result(result)
-    return result
+    return _finish_run(cfg, metrics, arrays, start=start, device=str(resolve_device(cfg.device)), save=save,
+                       seeds={"seed": cfg.seed, "n_seeds": cfg.n_seeds})
 
 
 def _fig3_claims(cfg: Fig3Config, image: dict, line: dict) -> list[dict]:
