@@ -35,6 +35,7 @@ from .mixing import beta_quadrature, check_beta_params, lambda_moments, tilted_q
 
 __all__ = [
     "Estimate",
+    "scalar_model",
     "taylor_terms",
     "taylor_approx",
     "mixup_loss_exact",
@@ -67,7 +68,7 @@ def _check_data(X: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError("X must hold at least one example")
 
 
-def _scalar_model(model: torch.nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+def scalar_model(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """``x (d,) -> f(x)`` as a pure function of the input, parameters frozen (detached)."""
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
@@ -155,7 +156,7 @@ def taylor_terms(
     n = X.shape[0]
     with _EvalMode(model):
         f = _logits(model, X)
-        fx = _scalar_model(model, X.dtype)
+        fx = scalar_model(model)
         grad_f = grad(fx)
         G = vmap(grad_f, chunk_size=chunk_size)(X)  # (n, d) input gradients
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, hessian, vmap
+from torch.func import grad, hessian, vmap
 
 from .losses import get_loss
 from .mixing import lambda_moments
-from .taylor import taylor_terms
+from .taylor import scalar_model, taylor_terms
 
 __all__ = [
     "ChainCheck",
@@ -137,11 +137,7 @@ def input_gradients(model: nn.Module, X: torch.Tensor) -> tuple[torch.Tensor, to
     Per-example gradients come from ``vmap(grad(.))`` of the functional model, evaluated in eval mode
     (BatchNorm would otherwise couple the examples); the model's modes are restored.
     """
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def f_one(x: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, (params, buffers), (x.unsqueeze(0),)).reshape(())
+    f_one = scalar_model(model)
 
     modes = [m.training for m in model.modules()]
     model.eval()
@@ -282,11 +278,7 @@ def input_hessian_max(model: nn.Module, X: torch.Tensor) -> float:
     Materialises the (d, d) input Hessian per example with ``vmap(hessian(.))``: meant for the small ``d``
     of the theory chapters.
     """
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    buffers = {k: v.detach() for k, v in model.named_buffers()}
-
-    def f_one(x: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, (params, buffers), (x.unsqueeze(0),)).reshape(())
+    f_one = scalar_model(model)
 
     modes = [m.training for m in model.modules()]
     model.eval()
