@@ -323,5 +323,6 @@ def test_generalization_gap_run_records_the_final_epoch_clean_gap():
     # mixup's objective is recorded separately and is not the clean training loss
     assert not np.allclose(r.arrays["fake.1.mixup_loss"][:, 1:], r.arrays["fake.1.train_loss_clean"][:, 1:])
     assert [c["verdict"] for c in r.metrics["claims"]][-1] == "INFO"
+    assert all(c["paper"].strip() for c in r.metrics["claims"])
     with pytest.raises(ValueError, match=r"must have the same length"):
         run_generalization_gap(GeneralizationGapConfig(models=("mlp",)), progress=False, save=False)

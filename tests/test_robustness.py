@@ -104,6 +104,7 @@ def _profile(name, **overrides):
 def test_run_thm31_smoke_claims_and_plots():
     result = experiments.run_thm31(_profile("thm31_logistic", epochs=30), progress=False, save=False)
     claims = {c["id"]: c for c in result.metrics["claims"]}
+    assert all(c["paper"].strip() for c in claims.values())  # figure_note's "Paper:" line
     sep = result.metrics["cases"]["separable"]
     # Well-separated Gaussians: training enters Theta and the theorem's chain holds there.
     assert sep["n_in_theta"] > 0 and claims["Theorem 3.1 (chain, separable Gaussians)"]["verdict"] == "PASS"
@@ -124,6 +125,7 @@ def test_run_thm32_smoke_hypotheses():
     assert cases["bias"]["euler_gap"] > 1e-3  # biases break the Euler identity
     claims = {c["id"]: c["verdict"] for c in result.metrics["claims"]}
     assert claims["Theorem 3.2 (hypotheses)"] == "PASS"
+    assert all(c["paper"].strip() for c in result.metrics["claims"])
     # PGD-l2 can only find more loss than the clean loss: the radius-0 point is the clean loss.
     assert np.all(result.arrays["nobias.radius_true"][1:] >= result.arrays["nobias.radius_true"][0])
 
@@ -151,6 +153,7 @@ def test_run_fig1a_smoke_flags_claims_table():
     ids = [c["id"] for c in result.metrics["claims"]]
     assert ids == ["Figure 1a (FGSM)", "Figure 1a (clean accuracy)", "Beyond Fig. 1a (PGD-l_inf)",
                    "Beyond Fig. 1a (PGD-l2)", "Figure 1a (sanity flags)"]
+    assert all(c["paper"].strip() for c in result.metrics["claims"])
     for key, flags in result.metrics["per_model"].items():
         assert flags["eval_mode"] and flags["eps0_is_clean"], key
         assert flags["zero_grad_fraction"] < 0.5
