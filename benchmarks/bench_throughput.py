@@ -34,14 +34,14 @@ SETTINGS = {
 def _steps(model, x, y, method: str, steps: int, warmup: int, device: torch.device, bf16: bool) -> float:
     """Seconds per training step (mean over ``steps`` after ``warmup``)."""
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=device).manual_seed(0)  # partners drawn on the device, as train.fit does
     rng = np.random.default_rng(0)
     model.train()
 
     def step() -> None:
         if method == "mixup":
             lam = float(sample_lambda(1.0, 1.0, (), rng))
-            perm = torch.randperm(x.shape[0], generator=gen).to(device, non_blocking=True)
+            perm = torch.randperm(x.shape[0], generator=gen, device=device)
             batch = mix_batch(x, y, lam, perm)
             inputs = batch.x
         else:

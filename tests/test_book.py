@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -166,6 +167,52 @@ def test_glued_numbers_appear(theory_dom: str, notebook_dom: str) -> None:
     assert len(not_numbers) == VERDICT_KEYS and set(not_numbers) <= {"PASS", "FAIL"}, f"glued values: {pasted}"
     for dom in (theory_dom, notebook_dom):
         assert not re.search(r"glue[^<]{0,120}(error|warning|not found|failed)", dom, re.IGNORECASE)
+
+
+class _Anchors(HTMLParser):
+    """Collects the ids of a page and the targets of its links (``<a href>``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for key in ("id", "name"):
+            if a.get(key):
+                self.ids.add(a[key])
+        if tag == "a" and a.get("href"):
+            self.hrefs.append(a["href"])
+
+
+def _parse(page: Path, cache: dict[Path, _Anchors]) -> _Anchors:
+    if page not in cache:
+        parser = _Anchors()
+        parser.feed(page.read_text("utf-8"))
+        cache[page] = parser
+    return cache[page]
+
+
+def test_no_broken_internal_links(html_dir: Path) -> None:
+    """Every link inside the site leads to a file of the build, and every #fragment to an id on that page."""
+    cache: dict[Path, _Anchors] = {}
+    broken = []
+    pages = sorted(html_dir.rglob("*.html"))
+    for page in pages:
+        for href in _parse(page, cache).hrefs:
+            url = urlparse(href)
+            if url.scheme or href.startswith("//"):
+                continue  # external (http, https, mailto, javascript): not checked offline
+            target = (page.parent / unquote(url.path)).resolve() if url.path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{page.relative_to(html_dir)}: {href} (no such file)")
+            elif url.fragment and target.suffix == ".html" and unquote(url.fragment) not in _parse(target, cache).ids:
+                broken.append(f"{page.relative_to(html_dir)}: {href} (no such anchor)")
+    assert len(pages) > 10
+    assert not broken, f"{len(broken)} broken internal links:\n" + "\n".join(broken[:40])
 
 
 # --- Quality gates over every page of the table of contents -------------------------------------------

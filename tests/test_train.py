@@ -243,6 +243,8 @@ def test_adam_momentum_and_weight_decay_are_used():
         (dict(alpha=-1.0), ValueError, "alpha must be a finite number >= 0"),
         (dict(alpha=1.0, beta=0.0), ValueError, "beta must be > 0 when alpha > 0"),
         (dict(alpha=True), TypeError, "alpha must be a number, got bool"),
+        (dict(loader_workers=-1), ValueError, "loader_workers must be a non-negative integer, got -1"),
+        (dict(compile=3), ValueError, "compile must be True, False or a torch.compile backend name, got 3"),
     ],
 )
 def test_fit_errors(kwargs, exc, match):
@@ -266,3 +268,60 @@ def test_fit_rejects_mismatched_data():
     X, y, model = _setup()
     with pytest.raises(ValueError, match="X and y disagree on the number of examples: 40 vs 39"):
         fit(model, X, y[:-1], alpha=0.0, epochs=1, lr=0.1, seed=0, progress=False)
+
+
+# --- the options of the GPU path, exercised on the CPU ------------------------------------------------
+
+
+def _image_run(**kwargs):
+    """A small CNN trained with mixup on random 8x8 images; returns (model, history)."""
+    from mixup_repro.vision_models import build_vision_model
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(120, 1, 8, 8, generator=g), torch.randint(0, 3, (120,), generator=g)
+    net = build_vision_model("cnn", (1, 8, 8), 3, generator=torch.Generator().manual_seed(1), hidden=(16,))
+    hist = fit(net, X, y, alpha=0.5, epochs=2, lr=0.05, seed=5, loss="cross_entropy", batch_size=40, momentum=0.9,
+               X_test=X[:30], y_test=y[:30], progress=False, **kwargs)
+    return net, hist
+
+
+def test_loader_workers_do_not_change_the_result():
+    """Batches gathered by worker processes are the batches of direct indexing: bitwise equal weights."""
+    direct, h0 = _image_run(loader_workers=0)
+    workers, h2 = _image_run(loader_workers=2)
+    assert torch.equal(_flat(direct), _flat(workers))
+    assert h0.records == h2.records
+
+
+def test_channels_last_trains_the_same_model():
+    """channels_last changes the memory layout only: the weights agree to float32 rounding."""
+    plain, h0 = _image_run(channels_last=False)
+    cl, h1 = _image_run(channels_last=True)
+    conv = next(p for p in cl.parameters() if p.ndim == 4)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(_flat(cl), _flat(plain), rtol=1e-4, atol=1e-6)
+    assert h1.column("train_loss_clean") == pytest.approx(h0.column("train_loss_clean"), rel=1e-4)
+
+
+def test_compiled_training_matches_eager():
+    """torch.compile (the aot_eager backend needs no C compiler) trains to the eager weights."""
+    eager, h0 = _image_run()
+    compiled, h1 = _image_run(compile="aot_eager")
+    torch.testing.assert_close(_flat(compiled), _flat(eager), rtol=1e-4, atol=1e-6)
+    assert h1.column("test_loss") == pytest.approx(h0.column("test_loss"), rel=1e-4)
+    assert not any(k.startswith("_orig_mod") for k in compiled.state_dict())  # the caller's model, not a wrapper
+
+
+def test_data_on_device_is_the_same_run():
+    a, h0 = _image_run(data_on_device=False)
+    b, h1 = _image_run(data_on_device=True)
+    assert torch.equal(_flat(a), _flat(b)) and h0.records == h1.records
+
+
+def test_bf16_is_used_on_cuda_only():
+    """The paper profile's bf16 setting must not turn a CPU run into emulated (very slow) bf16."""
+    from mixup_repro.experiments import _autocast_dtype
+
+    assert _autocast_dtype(False, "cpu") is None
+    with pytest.warns(UserWarning, match="bf16 autocast is for CUDA; training in float32 on the CPU"):
+        assert _autocast_dtype(True, "cpu") is None

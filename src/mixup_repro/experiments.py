@@ -7,9 +7,11 @@ config, metrics (with the checked claims and their verdicts), arrays and provena
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
-from typing import Iterator
+import warnings
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -49,13 +51,42 @@ def _finish_run(cfg, metrics: dict, arrays: dict[str, np.ndarray], *, seeds, sta
     return result
 
 
+
+def _cacheable(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Give a ``run_*`` function the keyword ``use_cache``.
+
+    With ``use_cache=True`` a saved run of the same config, package version and library source is loaded
+    instead of recomputed (see :func:`mixup_repro.results.cached`); a truncated or corrupted one is
+    detected by its checksums and recomputed. A line says which of the two happened.
+    """
+
+    @functools.wraps(run)
+    def wrapper(cfg, *, progress: bool = True, save: bool = True, use_cache: bool = False) -> Result:
+        if not use_cache:
+            return run(cfg, progress=progress, save=save)
+        computed = []
+
+        def compute() -> Result:
+            computed.append(True)
+            return run(cfg, progress=progress, save=False)
+
+        result = cached(cfg.NAME, cfg.to_dict(), compute)
+        if not computed:
+            meta = result.meta
+            print(f"Reused the saved run of {meta.get('timestamp_utc', 'an earlier session')} "
+                  f"({float(meta.get('wall_time_s', 0)):.0f} s; same config, version and library source).")
+        return result
+
+    return wrapper
+
 def _remainder(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, order: int) -> tuple[float, float, float]:
     """(exact mixup loss, quadratic approximation, standard loss) for one model and Beta(alpha, beta)."""
     terms = taylor_terms(model, X, y, alpha, beta)
     return mixup_loss_exact(model, X, y, alpha, beta, order=order), taylor_approx(terms), terms["standard"]
 
 
-def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True, use_cache: bool = False) -> Result:
+@_cacheable
+def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True) -> Result:
     """Lemma 3.1 and Figure 2 on centred two-moons.
 
     Trains logistic regression, a ReLU MLP and a tanh MLP with mixup (full batch, SGD) and records,
@@ -65,12 +96,8 @@ def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True,
     order), and the remainder L_mix - (L_std + R1 + R2 + R3) over ``cfg.alpha_grid`` (alpha = beta)
     and over logit scales ``cfg.scale_grid`` (the model's output multiplied by s).
 
-    With ``use_cache`` a saved run of the same config, package version and library source is loaded
-    instead (see :func:`mixup_repro.results.cached`); a corrupt one is recomputed. The result is then
-    always saved.
+    ``use_cache=True`` reuses a saved run of the same config and library (see :func:`_cacheable`).
     """
-    if use_cache:
-        return cached(cfg.NAME, cfg.to_dict(), lambda: run_lemma31(cfg, progress=progress, save=False))
     start = time.perf_counter()
     dtype = getattr(torch, cfg.dtype)
     ds = two_moons(cfg.n_samples, cfg.noise, cfg.data_seed, dtype=dtype)
@@ -223,27 +250,79 @@ def book_values(result: Result) -> dict[str, float | str]:
     }
 
 
-def figure_note(result: Result, claim_id: str) -> str:
-    """Three lines to print under a figure: the paper's claim, our verdict with its numbers, and the run.
+class FigureNote:
+    """What sits under a figure: the paper's claim, our verdicts with their numbers, and the run.
 
-    The run line (profile, seeds, config hash, commit, device, wall time) is read from the saved
-    provenance, never typed by hand.
+    ``str()`` gives plain text; in a notebook (and in the book) it renders as Markdown.
+    """
+
+    def __init__(self, claims: list[dict], run: str):
+        self.claims, self.run = claims, run
+
+    def _groups(self) -> list[tuple[str, list[dict]]]:
+        """The claims grouped by the paper's statement they answer, in order of first appearance."""
+        groups: dict[str, list[dict]] = {}
+        for c in self.claims:
+            groups.setdefault(c.get("paper", "not stated"), []).append(c)
+        return list(groups.items())
+
+    def __str__(self) -> str:
+        lines = []
+        for paper, claims in self._groups():
+            lines.append(f"Paper: {paper}")
+            lines += [f"Ours:  [{c['verdict']}] {c['id']}: {c['claim']}: {c.get('detail', '')}" for c in claims]
+        return "\n".join(lines + [f"Run:   {self.run}"])
+
+    __repr__ = __str__
+
+    def _repr_markdown_(self) -> str:
+        parts = []
+        for paper, claims in self._groups():
+            parts.append(f"**Paper:** {_md(paper)}")
+            parts.append("\n".join(f"- **{c['verdict']}** *{_md(c['id'])}*: {_md(c['claim'])}: {_md(c.get('detail', ''))}"
+                                   for c in claims))
+        parts.append(f"*Run:* {_md(self.run)}")
+        return "\n\n".join(parts)
+
+
+def _md(text: str) -> str:
+    """``text`` with the characters Markdown would interpret escaped."""
+    return "".join("\\" + ch if ch in "\\`*_[]<>|#$~" else ch for ch in str(text))
+
+
+def _seeds_text(seeds) -> str:
+    """The run's seeds for one line: the given ones, and how many per-model seeds were derived from them."""
+    if not isinstance(seeds, dict):
+        return str(seeds)
+    given = ", ".join(f"{k} {v}" for k, v in seeds.items() if not isinstance(v, dict))
+    derived = sum(len(v) for v in seeds.values() if isinstance(v, dict))
+    return given + (f" (+{derived} derived init seeds)" if derived else "")
+
+
+def figure_note(result: Result, *claim_ids: str) -> FigureNote:
+    """The note printed under a figure for the claims ``claim_ids`` (an id, or a prefix of several ids).
+
+    Each claim shows the paper's statement beside our verdict and numbers; the run line (profile, seeds,
+    config hash, commit, device, wall time) is read from the saved provenance, never typed by hand.
     """
     from .config import profile_of
     from .results import config_hash
 
-    claims = {c["id"]: c for c in result.metrics.get("claims", [])}
-    if claim_id not in claims:
-        raise KeyError(f"no claim {claim_id!r} in this result; claims: {', '.join(claims)}")
-    c, m = claims[claim_id], result.meta
+    claims = result.metrics.get("claims", [])
+    chosen: list[dict] = []
+    for wanted in claim_ids:
+        hits = [c for c in claims if c["id"] == wanted] or [c for c in claims if c["id"].startswith(wanted)]
+        if not hits:
+            raise KeyError(f"no claim {wanted!r} in this result; claims: {', '.join(c['id'] for c in claims)}")
+        chosen += [c for c in hits if c not in chosen]
+    if not chosen:
+        raise ValueError("figure_note needs at least one claim id")
+    m = result.meta
     commit = str(m.get("git_commit", "unknown"))[:10] + ("+" if m.get("git_dirty") is True else "")
-    return "\n".join([
-        f"Paper: {c.get('paper', 'not stated')}",
-        f"Ours:  [{c['verdict']}] {c['claim']}: {c.get('detail', '')}",
-        f"Run:   profile {profile_of(result.name, result.config)}, seeds {m.get('seeds')}, "
-        f"config {config_hash(result.config, name=result.name)}, commit {commit}, "
-        f"device {m.get('device')} ({m.get('torch_threads')} threads), {float(m.get('wall_time_s', 0)):.0f} s",
-    ])
+    run = (f"profile {profile_of(result.name, result.config)}, seeds {_seeds_text(m.get('seeds'))}, "
+           f"config {config_hash(result.config, name=result.name)}, commit {commit}, "
+           f"device {m.get('device')} ({m.get('torch_threads')} threads), {float(m.get('wall_time_s', 0)):.0f} s")
+    return FigureNote(chosen, run)
 
 
 def provenance_text(result: Result) -> str:
@@ -372,6 +451,7 @@ def _radius_curves(arrays, case, X, y, model, scale, radii_rel, true_adv, second
     arrays[f"{case}.radius_true"] = np.array([float(true_adv(model, float(r)).mean()) for r in radii])
 
 
+@_cacheable
 def run_thm31(cfg, *, progress: bool = True, save: bool = True) -> Result:
     with _torch_threads(getattr(cfg, 'threads', 1)):
         return _run_thm31(cfg, progress=progress, save=save)
@@ -421,6 +501,7 @@ def _run_thm31(cfg, *, progress: bool, save: bool) -> Result:
                        seeds={"seed": cfg.seed, "data_seed": cfg.data_seed, "model_init": seeds})
 
 
+@_cacheable
 def run_thm32(cfg, *, progress: bool = True, save: bool = True) -> Result:
     with _torch_threads(getattr(cfg, 'threads', 1)):
         return _run_thm32(cfg, progress=progress, save=save)
@@ -618,6 +699,7 @@ def _attack_correct(model, X, y, attack: str, eps: float, cfg, batch: int, gener
     return torch.cat(correct), zero_grad / X.shape[0]
 
 
+@_cacheable
 def run_fig1a(cfg, *, progress: bool = True, save: bool = True) -> Result:
     with _torch_threads(getattr(cfg, 'threads', 1)):
         return _run_fig1a(cfg, progress=progress, save=save)
@@ -661,7 +743,7 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
                        lr=cfg.lr, seed=seed, loss="cross_entropy", batch_size=min(cfg.batch_size, train.n),
                        optimizer="sgd", momentum=cfg.momentum, weight_decay=cfg.weight_decay,
                        lr_schedule=cfg.lr_schedule, device=device, eval_batch_size=cfg.eval_batch_size,
-                       autocast_dtype=torch.bfloat16 if cfg.bf16 else None,
+                       autocast_dtype=_autocast_dtype(cfg.bf16, device), compile=cfg.compile,
                        progress=f"{method} seed {seed}" if progress else False)
             for col in ("epoch", "train_loss_clean", "train_err_clean", "mixup_loss"):
                 arrays[f"{key}.{col}"] = hist.column(col)
@@ -899,6 +981,7 @@ def _gap(theta: torch.Tensor, ds: "gen.LowRankGLMData") -> tuple[float, float]:
     return raw, raw - diff(ds.theta_star)
 
 
+@_cacheable
 def run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool = True, save: bool = True) -> Result:
     """Mixup as data-adaptive regularization for logistic and Poisson GLMs on low-rank synthetic data.
 
@@ -1160,6 +1243,7 @@ def glm_book_values(result: Result) -> dict[str, float | str]:
     }
 
 
+@_cacheable
 def run_rademacher(cfg: RademacherConfig, *, progress: bool = True, save: bool = True) -> Result:
     """The empirical Rademacher complexity of ``W_gamma`` against the theorem's bound, over gamma and the rank.
 
@@ -1302,9 +1386,25 @@ def _image_model(name: str, train, hidden: int, seed: int) -> torch.nn.Module:
                               mean=mean, std=std, hidden=(hidden,))
 
 
+def _autocast_dtype(bf16: bool, device) -> torch.dtype | None:
+    """bfloat16 when ``bf16`` is asked for and training runs on CUDA; else None (float32).
+
+    On a CPU without bf16 units autocast is emulated and some hundred times slower, so the GPU setting of the
+    ``paper`` profile is ignored there, with a warning.
+    """
+    from .train import resolve_device
+
+    if not bf16:
+        return None
+    if resolve_device(device).type != "cuda":
+        warnings.warn("bf16 autocast is for CUDA; training in float32 on the CPU", stacklevel=3)
+        return None
+    return torch.bfloat16
+
+
 def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *, epochs: int, batch_size: int,
                 lr: float, momentum: float, weight_decay: float, lr_schedule: str, hidden: int, device: str,
-                progress: bool, label: str) -> dict[str, np.ndarray]:
+                bf16: bool, compile: bool, progress: bool, label: str) -> dict[str, np.ndarray]:
     """Train ``model`` with each alpha (0 = ERM) and seed; arrays ``{alpha}.{metric}`` of shape (seeds, epochs + 1)."""
     out: dict[str, np.ndarray] = {}
     for k, alpha in enumerate(alphas):
@@ -1315,6 +1415,7 @@ def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *
             hist = fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
                        batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
                        lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
+                       autocast_dtype=_autocast_dtype(bf16, device), compile=compile,
                        progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
             for m in IMAGE_METRICS:
                 rows[m].append(hist.column(m))
@@ -1323,6 +1424,7 @@ def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *
     return out
 
 
+@_cacheable
 def run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool = True, save: bool = True) -> Result:
     """Figures 1b and 5-8: per dataset, ERM and mixup (each alpha in ``cfg.alphas``) over ``n_seeds`` seeds.
 
@@ -1349,7 +1451,7 @@ def _run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool, sav
         runs = _image_runs(train, test, model, cfg.alphas, cfg.n_seeds, _seed_for(cfg.seed, 1000 + d),
                            epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                            weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden,
-                           device=cfg.device, progress=progress, label=name)
+                           device=cfg.device, bf16=cfg.bf16, compile=cfg.compile, progress=progress, label=name)
         arrays.update({f"{name}.{k}": v for k, v in runs.items()})
         methods = {}
         for alpha in cfg.alphas:
@@ -1410,6 +1512,7 @@ def alternating_line(n_points: int, n_classes: int = 2) -> tuple[torch.Tensor, t
     return x[:, None], torch.arange(n_points) % n_classes
 
 
+@_cacheable
 def run_fig3(cfg: Fig3Config, *, progress: bool = True, save: bool = True) -> Result:
     """Figure 3: clean training 0-1 error and loss over epochs of mixup runs, and a dataset mixup cannot fit.
 
@@ -1437,7 +1540,7 @@ def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
     runs = _image_runs(train, test, cfg.model, (cfg.alpha,), cfg.n_seeds, _seed_for(cfg.seed, 1),
                        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                        weight_decay=0.0, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden, device=cfg.device,
-                       progress=progress, label=cfg.dataset)
+                       bf16=cfg.bf16, compile=cfg.compile, progress=progress, label=cfg.dataset)
     arrays = {f"image.{k.split('.', 1)[1]}": v for k, v in runs.items()}
     err = arrays["image.train_err_clean"]
     image = {

@@ -156,13 +156,11 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor, perm:
     n = x.shape[0]
     if perm.shape != (n,):
         raise ValueError(f"perm must have shape ({n},), got {tuple(perm.shape)}")
-    lam_t = torch.as_tensor(lam, dtype=x.dtype, device=x.device)
+    lam_t = _lam_on(x, lam)
     if lam_t.ndim == 0:
         lam_t = lam_t.expand(n)
     if lam_t.shape != (n,):
         raise ValueError(f"lam must be a scalar or have shape ({n},), got {tuple(lam_t.shape)}")
-    if not torch.all((lam_t >= 0) & (lam_t <= 1)):  # also refuses NaN
-        raise ValueError("lam must lie in [0, 1]")
     shape = (n,) + (1,) * (x.ndim - 1)
     w = lam_t.reshape(shape)
     # index_select rather than x[perm]: the same values, but advanced indexing was measured ~9x slower on
@@ -170,6 +168,25 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, lam: float | torch.Tensor, perm:
     perm = perm.to(x.device)
     return MixedBatch(x=w * x + (1 - w) * x.index_select(0, perm), y_a=y, y_b=y.index_select(0, perm.to(y.device)),
                       lam=lam_t)
+
+
+def _lam_on(x: torch.Tensor, lam: float | torch.Tensor) -> torch.Tensor:
+    """``lam`` in ``x``'s dtype on ``x``'s device, checked to lie in [0, 1] (NaN refused).
+
+    A lam given on the host (number, array, CPU tensor) is checked there and a scalar is filled on the
+    device, so a GPU training step neither copies lam over nor waits for the check.
+    """
+    on_host = not isinstance(lam, torch.Tensor) or lam.device.type == "cpu"
+    lam_t = torch.as_tensor(lam, dtype=x.dtype) if on_host else lam.to(x.dtype)
+    if not torch.all((lam_t >= 0) & (lam_t <= 1)):  # also refuses NaN
+        raise ValueError("lam must lie in [0, 1]")
+    if lam_t.device == x.device:
+        return lam_t
+    if lam_t.ndim == 0:
+        return torch.full((), lam_t.item(), dtype=x.dtype, device=x.device)
+    if x.device.type == "cuda":
+        lam_t = lam_t.pin_memory()
+    return lam_t.to(x.device, non_blocking=True)
 
 
 def mixup_glm_loss(f: torch.Tensor, batch: MixedBatch, loss: str = "logistic") -> torch.Tensor:

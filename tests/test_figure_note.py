@@ -1,0 +1,66 @@
+"""The note under each figure: the paper's claim beside our verdict, and provenance read from the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from mixup_repro import config, experiments
+from mixup_repro.results import Result
+
+
+def _result() -> Result:
+    cfg = config.load_profile("cpu", "lemma31_fig2")
+    claims = [
+        {"id": "Figure 2", "claim": "curves coincide", "paper": "Figure 2: nearly coincide", "verdict": "FAIL",
+         "detail": "gap 11.2%"},
+        {"id": "Figure 2 (alpha)", "claim": "smaller alpha", "paper": "Figure 2: nearly coincide", "verdict": "PASS",
+         "detail": "gap 2.4%"},
+        {"id": "Lemma 3.1 (R3)", "claim": "R3 = 0", "paper": "R3 vanishes for piecewise-linear f", "verdict": "PASS",
+         "detail": "max |R3| 0.0e+00 for relu_mlp"},
+    ]
+    meta = {"git_commit": "0123456789abcdef", "git_dirty": True, "device": "cpu", "torch_threads": 2,
+            "wall_time_s": 16.4, "seeds": {"seed": 0, "data_seed": 0, "model_init": {"a": 11, "b": 12, "c": 13}}}
+    return Result(name="lemma31_fig2", config=cfg.to_dict(), metrics={"claims": claims}, meta=meta)
+
+
+def test_note_puts_the_paper_beside_each_verdict_and_the_run_below():
+    text = str(experiments.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)"))
+    lines = text.splitlines()
+    assert lines[0] == "Paper: Figure 2: nearly coincide"
+    assert lines[1] == "Ours:  [FAIL] Figure 2: curves coincide: gap 11.2%"
+    # "Figure 2" is an exact id, so the prefix rule does not pull in "Figure 2 (alpha)"
+    assert lines[2] == "Paper: R3 vanishes for piecewise-linear f"
+    assert lines[3] == "Ours:  [PASS] Lemma 3.1 (R3): R3 = 0: max |R3| 0.0e+00 for relu_mlp"
+    run = lines[4]
+    for part in ("profile cpu", "seed 0, data_seed 0 (+3 derived init seeds)", "commit 0123456789+",
+                 "device cpu (2 threads)", "16 s"):
+        assert part in run, (part, run)
+    assert run.count("config ") == 1 and len(lines) == 5
+
+
+def test_a_prefix_selects_every_matching_claim_and_shares_the_paper_line():
+    text = str(experiments.figure_note(_result(), "Figure 2 ("))
+    assert text.count("Paper:") == 1 and "[PASS] Figure 2 (alpha)" in text and "[FAIL]" not in text
+    both = str(experiments.figure_note(_result(), "Figure"))
+    assert both.count("Paper: Figure 2: nearly coincide") == 1 and both.count("Ours:") == 2
+
+
+def test_markdown_escapes_what_markdown_would_interpret():
+    md = experiments.figure_note(_result(), "Lemma 3.1 (R3)")._repr_markdown_()
+    assert r"max \|R3\| 0.0e+00 for relu\_mlp" in md
+    assert md.startswith("**Paper:** R3 vanishes") and "- **PASS** *Lemma 3.1 (R3)*" in md
+    assert md.splitlines()[-1].startswith("*Run:* profile cpu")
+
+
+def test_unknown_claim_is_refused_with_the_known_ones():
+    with pytest.raises(KeyError, match=r"no claim 'Figure 9'.*Figure 2, Figure 2 \(alpha\), Lemma 3.1 \(R3\)"):
+        experiments.figure_note(_result(), "Figure 9")
+    with pytest.raises(ValueError, match="at least one claim id"):
+        experiments.figure_note(_result())
+
+
+def test_claims_answering_the_same_statement_are_grouped_under_it():
+    lines = str(experiments.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)", "Figure 2 (alpha)")).splitlines()
+    assert lines[:3] == ["Paper: Figure 2: nearly coincide", "Ours:  [FAIL] Figure 2: curves coincide: gap 11.2%",
+                         "Ours:  [PASS] Figure 2 (alpha): smaller alpha: gap 2.4%"]
+    assert lines[3] == "Paper: R3 vanishes for piecewise-linear f"
