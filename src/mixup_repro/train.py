@@ -162,7 +162,7 @@ def fit(
         progress: show a progress bar over epochs (a string sets its description).
         device: None keeps the model where it is (the data follow it batch by batch); ``"auto"`` moves
             the model to CUDA if available, else the CPU; any ``torch.device`` string moves it there.
-            The data stay where they are and are moved batch by batch.
+            Where the data go is set by ``data_on_device`` and ``loader_workers``.
         lr_schedule: ``"constant"`` or ``"cosine"`` (annealed per epoch from ``lr`` to 0).
         autocast_dtype: e.g. ``torch.bfloat16`` for mixed precision on a GPU: the forward passes of the
             training steps and of the per-epoch evaluations run under autocast (losses are computed in
@@ -363,14 +363,11 @@ def _fits_on_device(dev: torch.device, *tensors: torch.Tensor | None) -> bool:
 
 
 def _compiled(model: torch.nn.Module, compile: bool | str) -> torch.nn.Module:
-    """``model`` itself, or a ``torch.compile`` wrapper sharing its parameters (``compile`` names the backend)."""
+    """``model`` itself, or a ``torch.compile`` wrapper sharing its parameters (``compile`` names the backend;
+    checked by :func:`fit`)."""
     if compile is False:
         return model
-    if compile is True:
-        return torch.compile(model)
-    if isinstance(compile, str) and compile:
-        return torch.compile(model, backend=compile)
-    raise ValueError(f"compile must be True, False or a torch.compile backend name, got {compile!r}")
+    return torch.compile(model) if compile is True else torch.compile(model, backend=compile)
 
 
 @contextlib.contextmanager
