@@ -77,3 +77,13 @@ def test_missing_rates_are_refused_with_what_to_do(cost, tmp_path, capsys):
     path.write_text(json.dumps({"device": "x", "rates": {}}))
     assert cost.main(["--rates", str(path)]) == 2
     assert "has no rate for" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the refusal on a machine without a GPU")
+def test_gpu_check_refuses_to_run_without_a_gpu(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path / "out")]) == 2
+    assert "no CUDA device here" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing written
