@@ -437,7 +437,7 @@ class Fig1aConfig(NotebookConfig):
     eval_batch_size: int = param(2000, low=1, high=1000000, help="images per attack batch (memory), typically 500-10000")
     device: str = param("auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if available, else the CPU")
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
-    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling takes about a minute per model)")
+    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     threads: int = param(1, low=0, high=1024, help="torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine")
 
 
@@ -519,7 +519,7 @@ class GeneralizationGapConfig(NotebookConfig):
     mlp_hidden: int = param(128, low=1, high=65536, help="hidden width of the mlp model, typically 128-1024")
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train: cpu, cuda or auto (cuda if available)")
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
-    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling takes about a minute per model)")
+    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
@@ -553,7 +553,7 @@ class Fig3Config(NotebookConfig):
     ncal_lr: float = param(0.02, low=0, high=1, low_open=True, help="Adam learning rate on the line dataset, typically 1e-3-3e-2")
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
-    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling takes about a minute per model)")
+    compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
