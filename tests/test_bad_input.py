@@ -8,13 +8,14 @@ operating system refuses to anyone.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from mixup_repro import attacks, config
+from mixup_repro import attacks, config, pipeline
 from mixup_repro.checkpoint import CorruptCheckpointError
 from mixup_repro.config import ConfigError
 from mixup_repro.data import DataDirError, gaussian_mixture
@@ -23,6 +24,7 @@ from mixup_repro.results import ResultsDirError
 from mixup_repro.sweep import load_grid, run_sweep
 from mixup_repro.train import fit
 
+REPO = Path(__file__).resolve().parents[1]
 GRID = {"name": "bad", "seeds": [0], "alpha": [1.0], "dataset": ["two_moons"], "model": ["logistic"],
         "method": ["mixup"], "train": {"n_samples": 16, "epochs": 2}}
 
@@ -72,6 +74,20 @@ def _unwritable_results(tmp: Path):
     return lambda: run_sweep(grid, results_root=blocker / "results", progress=False)
 
 
+def _run(tmp: Path, overrides=None, results: Path | None = None):
+    """``mixup-repro run fig1a_fgsm --profile smoke`` as the action; the output would land in ``tmp``."""
+    def action():
+        if results is not None:
+            os.environ["MIXUP_REPRO_RESULTS"] = str(results)  # the test's monkeypatch restores it
+        pipeline.run_notebook("fig1a_fgsm", "smoke", overrides, root=REPO, output=tmp / "out.ipynb", progress=False)
+    return action
+
+
+def _run_unwritable_results(tmp: Path):
+    (tmp / "a_file").write_text("results cannot go below a file")
+    return _run(tmp, results=tmp / "a_file" / "results")
+
+
 def _file_as_data_dir(tmp: Path) -> str:
     (tmp / "images.tar").write_bytes(b"\0" * 10)
     return str(tmp / "images.tar")
@@ -98,15 +114,19 @@ CASES = [
     ("unknown model", _loading(model=["resnet999"]), ConfigError,
      r"unknown model 'resnet999' for the datasets two_moons; known models: logistic, relu_mlp.*fix it in the grid"),
     ("unknown profile", lambda t: lambda: config.load_profile("gpu", "lemma31_fig2"), ConfigError,
-     r"unknown profile 'gpu'; known profiles: smoke, cpu, paper"),
+     r"unknown profile 'gpu'; known profiles: smoke, cpu, paper; pick one with --profile"),
     ("missing data directory", _loading(data_dir=lambda t: str(t / "no_such_dir")), DataDirError,
      r"data directory .*no_such_dir does not exist; pass the directory that holds the dataset files"),
     ("unreadable data directory", _loading(data_dir=_file_as_data_dir), DataDirError,
      r"data directory .*images.tar is not a directory.*pass the directory that holds"),
+    ("missing data directory, notebook run", lambda t: _run(t, {"data_dir": str(t / "no_such_dir")}), DataDirError,
+     r"data directory .*no_such_dir does not exist; pass the directory that holds the dataset files"),
     ("corrupt checkpoint", _corrupt_checkpoint, CorruptCheckpointError,
      r"run.ckpt does not match its sha256 \(truncated or corrupted\); delete .* to start the run from scratch"),
     ("results directory not writable", _unwritable_results, ResultsDirError,
      r"cannot write results under .*a_file/results.*writable directory"),
+    ("results directory not writable, notebook run", _run_unwritable_results, ResultsDirError,
+     r"cannot write results under .*a_file/results.*choose a writable directory \(--results-dir DIR"),
 ]
 
 

@@ -84,10 +84,56 @@ def test_fashion_mnist_data_dir_comes_first(tmp_path, cache, layout, gz):
 
 
 def test_fashion_mnist_missing_names_files_places_and_fixes(tmp_path, cache):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetNotFoundError, match=r"Fashion-MNIST not found: expected the files "
-                       r"train-images-idx3-ubyte.*t10k-labels-idx1-ubyte.*apt-get install dataset-fashion-mnist"
-                       r".*--data-dir DIR.*download=True"):
+                       r"train-images-idx3-ubyte.*t10k-labels-idx1-ubyte.*empty.*apt-get install "
+                       r"dataset-fashion-mnist.*--data-dir DIR.*data_dir: DIR.*-p download true"):
         load_image_dataset("fashion_mnist", "train", data_dir=tmp_path / "empty", debian_dir=tmp_path / "nope")
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "cifar10"])
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_a_data_dir_that_is_no_directory_is_refused_and_not_created(tmp_path, cache, name, kind):
+    _write_fashion(tmp_path / "debian", gz=True)  # a fallback exists: it must not be used silently
+    data_dir = tmp_path / "typo" / "dir"
+    if kind == "file":
+        data_dir = tmp_path / "a_file"
+        data_dir.write_text("not a folder")
+    with pytest.raises(DatasetNotFoundError, match=r"is not a directory.*pass the folder that holds"):
+        load_image_dataset(name, "train", data_dir=data_dir, debian_dir=tmp_path / "debian")
+    assert not (tmp_path / "typo").exists() and not (cache / "FashionMNIST").exists()
+
+
+def test_fashion_mnist_in_a_read_only_data_dir_is_unpacked_into_the_cache(tmp_path, cache, monkeypatch):
+    data_dir = tmp_path / "readonly"
+    _write_fashion(data_dir, gz=True, n_train=7)
+    before = sorted(p.name for p in data_dir.rglob("*"))
+    monkeypatch.setattr(datasets, "_writable", lambda folder: False)  # tests run as root here: chmod would not bite
+    ds = load_image_dataset("fashion_mnist", "train", data_dir=data_dir, debian_dir=tmp_path / "nope")
+    assert ds.n == 7 and str(data_dir) in ds.source
+    assert sorted(p.name for p in data_dir.rglob("*")) == before
+    assert sorted(p.name for p in (cache / "FashionMNIST" / "raw").iterdir()) == sorted(FILES)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def test_fashion_mnist_in_a_write_protected_data_dir_is_only_read(tmp_path, cache):
+    data_dir = tmp_path / "protected"
+    _write_fashion(data_dir, gz=True, n_train=7)
+    data_dir.chmod(0o555)
+    try:
+        assert load_image_dataset("fashion_mnist", "train", data_dir=data_dir, debian_dir=tmp_path / "nope").n == 7
+    finally:
+        data_dir.chmod(0o755)
+    assert (cache / "FashionMNIST" / "raw").is_dir() and not (data_dir / "FashionMNIST").exists()
+
+
+def test_unpacked_files_follow_the_umask(tmp_path, cache):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    _write_fashion(tmp_path / "debian", gz=True)
+    load_image_dataset("fashion_mnist", "train", debian_dir=tmp_path / "debian")
+    for f in (cache / "FashionMNIST" / "raw").iterdir():
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
 
 
 def test_fashion_mnist_failed_download_is_a_dataset_error(tmp_path, cache, monkeypatch):
@@ -108,7 +154,7 @@ def test_fashion_mnist_failed_download_is_a_dataset_error(tmp_path, cache, monke
     ("kmnist", r"kmnist not found under .*KMNIST/raw"),
 ])
 def test_torchvision_datasets_missing_offline(tmp_path, name, expected):
-    with pytest.raises(DatasetNotFoundError, match=expected + r".*download=True.*--data-dir DIR"):
+    with pytest.raises(DatasetNotFoundError, match=expected + r".*-p download true.*download: true.*--data-dir DIR"):
         load_image_dataset(name, "test", data_dir=tmp_path)
 
 
@@ -210,3 +256,25 @@ def test_real_fashion_mnist_test_split(cache):
     ds = load_image_dataset("fashion_mnist", "test")
     _check_images(ds, 10000, (1, 28, 28), 10)
     assert torch.bincount(ds.y).tolist() == [1000] * 10
+
+
+def test_ensure_dataset_checks_both_splits_and_downloads_through_torchvision(tmp_path, cache, monkeypatch):
+    import torchvision.datasets as tvd
+
+    _write_fashion(tmp_path / "debian", gz=True)
+    assert "Debian" in datasets.ensure_dataset("fashion_mnist", debian_dir=tmp_path / "debian")
+    assert datasets.ensure_dataset("digits") == "offline"
+    with pytest.raises(DatasetNotFoundError, match=r"kmnist not found under .*downloads are off"):
+        datasets.ensure_dataset("kmnist", tmp_path)
+    calls = []
+
+    def offline(self, *args, **kwargs):
+        calls.append(type(self).__name__)
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(tvd.SVHN, "download", offline)
+    with pytest.raises(DatasetNotFoundError, match=r"svhn not found .*its download failed.*internet connection"):
+        datasets.ensure_dataset("svhn", tmp_path / "new", download=True)
+    assert calls == ["SVHN"]
+    with pytest.raises(ValueError, match="unknown dataset 'cifar11'"):
+        datasets.ensure_dataset("cifar11")

@@ -15,7 +15,7 @@ import yaml
 
 from mixup_repro import cli, pipeline
 from mixup_repro.config import ConfigError, Lemma31Config
-from mixup_repro.results import Result, save_result
+from mixup_repro.results import Result, ResultsDirError, save_result
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_NOTEBOOK = REPO / "notebooks" / "lemma31_fig2.ipynb"
@@ -87,6 +87,35 @@ def test_run_notebook_refuses_notebook_schema_mismatch(no_kernel, fake_root):
     with pytest.raises(ConfigError, match=r"disagree: only in the notebook: \['learning_rate'\]; "
                                           r"only in the schema: \['lr'\]"):
         pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root)
+
+
+def test_run_notebook_refuses_an_unwritable_results_dir_before_a_kernel(no_kernel, fake_root, monkeypatch):
+    blocker = fake_root / "a_file"
+    blocker.write_text("results cannot go below a file")
+    monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(blocker / "results"))
+    with pytest.raises(ResultsDirError, match=r"cannot write results under .*a_file/results.*--results-dir DIR"):
+        pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root)
+    assert not (fake_root / "runs").exists()
+
+
+def test_cli_results_dir_is_where_results_go(no_kernel, fake_root, monkeypatch, capsys):
+    blocker = fake_root / "a_file"
+    blocker.write_text("results cannot go below a file")
+    monkeypatch.chdir(fake_root)
+    monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(fake_root / "elsewhere"))
+    assert cli.main(["run", "lemma31_fig2", "--profile", "smoke", "--results-dir", str(blocker / "res")]) == 2
+    assert f"cannot write results under '{blocker / 'res'}'" in capsys.readouterr().err
+    assert os.environ["MIXUP_REPRO_RESULTS"] == str(blocker / "res")  # and so the kernel's too
+
+
+def test_cli_refuses_a_missing_data_dir_before_a_kernel(no_kernel, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "out.ipynb"
+    code = cli.main(["run", "fig1a_fgsm", "--profile", "smoke", "--output", str(out),
+                     "--data-dir", str(tmp_path / "no" / "such_dir")])
+    err = capsys.readouterr().err
+    assert code == 2 and "such_dir does not exist; pass the directory that holds the dataset files" in err
+    assert sorted(tmp_path.iterdir()) == []  # nothing written, no directory created
 
 
 def test_run_notebook_missing_source(no_kernel, fake_root):
@@ -224,9 +253,30 @@ def test_run_notebook_executes_with_relative_paths(fake_root):
     assert out == fake_root / "runs" / "smoke" / f"lemma31_fig2-{cfg.config_hash()}.ipynb"
     nb = nbformat.read(out, as_version=4)
     assert nb.metadata.papermill.input_path == "notebooks/lemma31_fig2.ipynb"
+    assert nb.metadata.papermill.output_path == str(out.relative_to(fake_root))
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]  # no hidden partial copy left
     assert nb.metadata.papermill.parameters == cfg.to_dict()
     assert f"epochs 3 hash {cfg.config_hash()}" in nb.cells[-1].outputs[0].text
     assert str(fake_root.parent) not in out.read_text(), "an absolute path leaked into the notebook"
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_leaves_the_previous_output_and_keeps_its_executed_copy(fake_root, monkeypatch, capsys):
+    source = fake_root / "notebooks" / "lemma31_fig2.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("planted failure")'))  # cell 4: papermill injects one
+    nbformat.write(nb, source)
+    out = fake_root / "book" / "notebooks" / "lemma31_fig2.ipynb"
+    out.parent.mkdir(parents=True)
+    out.write_text("the committed reference run")
+    monkeypatch.chdir(fake_root)
+    assert cli.main(["run", "lemma31_fig2", "--profile", "smoke", "--output", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    failed = fake_root / "runs" / "failed" / "lemma31_fig2.ipynb"
+    assert f"failed in cell 4: RuntimeError: planted failure; the executed copy with the traceback is {failed}" in err
+    assert out.read_text() == "the committed reference run"
+    assert sorted(p.name for p in out.parent.iterdir()) == [out.name]
+    assert "planted failure" in failed.read_text()
 
 
 def _papermill_bogus(notebook: Path, tmp_path: Path) -> subprocess.CompletedProcess:

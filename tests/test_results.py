@@ -139,7 +139,7 @@ def test_failure_during_replacement_keeps_the_old_run(tmp_path, monkeypatch):
 def test_unwritable_root_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")
-    with pytest.raises(ResultsDirError, match=r"cannot write results under '.*a_file.*'.*set MIXUP_REPRO_RESULTS"):
+    with pytest.raises(ResultsDirError, match=r"cannot write results under '.*a_file.*'.*--results-dir DIR, or the MIXUP_REPRO_RESULTS"):
         save_result(_result(), blocker / "results")
 
 
@@ -159,3 +159,19 @@ def test_write_json_atomic(tmp_path):
     target = results.write_json_atomic(tmp_path / "sub" / "summary.json", {"a": np.float32(1.5)})
     assert json.loads(target.read_text()) == {"a": 1.5}
     assert os.listdir(target.parent) == ["summary.json"]
+
+
+def test_written_files_follow_the_umask(tmp_path):
+    """tempfile makes 0600 files and 0700 directories; results live in shared folders, so the umask decides."""
+    import torch
+
+    from mixup_repro.checkpoint import save_checkpoint
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    run = save_result(_result(), tmp_path)
+    summary = results.write_json_atomic(tmp_path / "sweeps" / "s.json", {"a": 1})
+    ckpt = save_checkpoint(tmp_path / "ckpt" / "run.ckpt", {"w": torch.zeros(2)})
+    assert run.stat().st_mode & 0o777 == 0o777 & ~mask
+    for f in (*run.iterdir(), summary, ckpt):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f

@@ -194,6 +194,56 @@ def test_cli_sweep_refuses_a_bad_grid_without_starting_a_cluster(tmp_path, capsy
     assert "sweep grid file" in capsys.readouterr().err
 
 
+def test_a_checkpoint_of_another_run_under_the_key_is_discarded(tmp_path):
+    """Keys hold the version, not the code: a checkpoint left by an edited run must not be trusted or fatal."""
+    cfg = TrainRunConfig(**{**GRID["train"], "seed": 0})
+    other = TrainRunConfig(**{**GRID["train"], "seed": 0, "lr": 0.25})
+    root = tmp_path / "a"
+    ckpt = root / RUN_NAME / ".checkpoints" / f"{run_key(cfg)}.ckpt"
+    def stop(epoch, model):
+        if epoch == 3:  # after the checkpoint of epoch 2
+            raise RuntimeError("stop")
+
+    with pytest.raises(RuntimeError, match="stop"):
+        run_one(other, root, checkpoint_every=2, hooks=[stop], device="cpu")
+    (root / RUN_NAME / ".checkpoints" / f"{run_key(other)}.ckpt").rename(ckpt)  # now under cfg's key
+    with pytest.warns(UserWarning, match=r"discarding it and training run .* from scratch"):
+        assert run_one(cfg, root, checkpoint_every=2, device="cpu")["status"] == "computed"
+    run_one(cfg, tmp_path / "b", checkpoint_every=2, device="cpu")
+    got, clean = (load_result(tmp_path / r / RUN_NAME / run_key(cfg)) for r in ("a", "b"))
+    assert got.meta["resumed_from_epoch"] == 0 and not ckpt.exists()
+    for name, value in clean.arrays.items():
+        np.testing.assert_array_equal(got.arrays[name], value, err_msg=name)
+
+
+def test_missing_image_data_is_refused_before_any_cluster_starts(tmp_path, monkeypatch):
+    from mixup_repro import sweep
+    from mixup_repro.datasets import DatasetNotFoundError
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(sweep, "_local_cluster", no_cluster)
+    (tmp_path / "data").mkdir()
+    grid = SweepGrid.from_mapping({"dataset": ["kmnist"], "model": ["mlp"], "method": ["erm"],
+                                   "data_dir": str(tmp_path / "data"), "train": {"dtype": "float32"}})
+    with pytest.raises(DatasetNotFoundError, match=r"kmnist not found under .*data.*`download: true` in a sweep grid"):
+        run_sweep(grid, results_root=tmp_path / "r", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"] and not any((tmp_path / "data").iterdir())
+
+
+@pytest.mark.parametrize("address", ["localhost8786", "tcp://"])
+def test_a_bad_scheduler_address_is_one_clear_error_and_leaves_nothing(tmp_path, capsys, address):
+    grid_file = tmp_path / "grid.yml"
+    grid_file.write_text(yaml.safe_dump({**GRID, "seeds": [0], "method": ["erm"]}))
+    assert cli.main(["sweep", str(grid_file), "--scheduler", address, "--results-dir", str(tmp_path / "r"),
+                     "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot connect to the Dask scheduler at '{address}'" in err and "tcp://HOST:PORT" in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_erm_and_mixup_need_consistent_alpha():
     with pytest.raises(ConfigError, match="method 'erm' trains with alpha = beta = 0"):
         TrainRunConfig(method="erm", alpha=1.0)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .results import _fsync_dir, _write_bytes
+from .results import _fsync_dir, _umask_mode, _write_bytes
 
 __all__ = ["CheckpointError", "CorruptCheckpointError", "CheckpointMismatchError", "save_checkpoint",
            "load_checkpoint", "capture_rng", "restore_rng"]
@@ -85,6 +85,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
                               f"path in a writable directory") from None
     os.close(fd)
     try:
+        _umask_mode(tmp)
         _write_bytes(Path(tmp), MAGIC + digest + b"\n" + payload)
         os.replace(tmp, path)
         _fsync_dir(path.parent)

@@ -6,6 +6,7 @@ Refused parameters and missing files print one line to stderr and exit 2; a fail
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import yaml
 
 from . import config, pipeline
 from .config import ConfigError
-from .results import ResultsDirError
+from .results import ENV_VAR, ResultsDirError
 
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -25,6 +26,9 @@ def _parse_value(raw: str) -> Any:
     value = yaml.safe_load(raw)
     # YAML 1.1 reads exponent floats without a dot ("1e-3") as strings.
     return float(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
+
+
+_RESULTS_HELP = "where saved results are read and written (default: $MIXUP_REPRO_RESULTS or <checkout>/results)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,11 +45,14 @@ def _parser() -> argparse.ArgumentParser:
                      "plain cpu run, runs/<profile>/ otherwise)")
     run.add_argument("--no-progress", action="store_true", help="hide the cell progress bar")
     run.add_argument("--data-dir", help="folder holding an image notebook's dataset files (same as -p data_dir DIR)")
+    run.add_argument("--results-dir", type=Path, metavar="DIR", help=_RESULTS_HELP)
     rep = sub.add_parser("reproduce", help="run every notebook, build the book, summarise the claims")
     rep.add_argument("--profile", default="cpu", help="parameter profile (the book is built for cpu only)")
     rep.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
+    rep.add_argument("--results-dir", type=Path, metavar="DIR", help=_RESULTS_HELP)
     summ = sub.add_parser("summary", help="print the claims recorded in the saved results")
     summ.add_argument("--profile", default="cpu", help="parameter profile whose results to read")
+    summ.add_argument("--results-dir", type=Path, metavar="DIR", help=_RESULTS_HELP)
     sw = sub.add_parser("sweep", help="run a grid of training runs on Dask (finished runs are skipped)")
     sw.add_argument("grid", type=Path, help="grid file, e.g. sweeps/example.yml")
     sw.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
@@ -92,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _sweep(args)
             return 0
         root = pipeline.find_root()
+        if args.results_dir is not None:  # the environment variable reaches the notebook kernels too
+            os.environ[ENV_VAR] = str(args.results_dir.expanduser().resolve())
         if args.command == "run":
             overrides = {key: _parse_value(value) for key, value in args.parameter}
             if args.data_dir is not None:
@@ -112,16 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ResultsDirError) as err:
         print(f"mixup-repro: error: {err}", file=sys.stderr)
         return 2
-    except RuntimeError as err:  # the book build failed, or sweep runs failed after their retries
+    except RuntimeError as err:  # a notebook or the book build failed, or sweep runs failed after their retries
         print(f"mixup-repro: error: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:
-        from papermill.exceptions import PapermillExecutionError
-
-        if not isinstance(err, PapermillExecutionError):
-            raise
-        print(f"mixup-repro: error: notebook failed in cell {err.exec_count}: {err.ename}: {err.evalue} "
-              f"(the executed copy holds the traceback)", file=sys.stderr)
         return 1
 
 

@@ -277,7 +277,8 @@ def load_profile(profile: str, name: str, params_dir: str | Path = Path("noteboo
     A profile lists every parameter of every notebook explicitly, so a missing name is refused too.
     """
     if profile not in PROFILES:
-        raise ConfigError(f"unknown profile '{profile}'; known profiles: {', '.join(PROFILES)}")
+        raise ConfigError(f"unknown profile '{profile}'; known profiles: {', '.join(PROFILES)}; pick one with "
+                          f"--profile (they are the files {Path(params_dir)}/<profile>.yml)")
     schema = get_schema(name)
     path = Path(params_dir) / f"{profile}.yml"
     if not path.is_file():

@@ -7,9 +7,11 @@ Where the files come from, in this order:
 
 - ``fashion_mnist``: ``data_dir`` (unpacked ``*-ubyte`` or ``*-ubyte.gz`` files, either directly there or under
   ``FashionMNIST/raw``), then the Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``),
-  then a torchvision download if ``download=True``. The Debian ``.gz`` files are unpacked once into
-  ``<cache>/FashionMNIST/raw`` (``cache = data_dir`` or ``~/.cache/mixup-repro/data``), file by file through a
-  temporary name, because their MD5s differ from torchvision's and torchvision would otherwise try the network.
+  then a torchvision download if ``download=True``. ``.gz`` files are unpacked once into ``FashionMNIST/raw``
+  under ``data_dir`` when it is writable, else (and for the Debian files) under the cache
+  (``$MIXUP_REPRO_DATA`` or ``~/.cache/mixup-repro/data``), file by file through a temporary name, because the
+  Debian MD5s differ from torchvision's and torchvision would otherwise try the network. A ``data_dir`` that
+  is not a directory is refused unless a download is allowed (which creates it).
 - ``kmnist``, ``svhn``, ``cifar10``, ``cifar100``: torchvision's own layout under ``data_dir`` (default: the
   cache), downloaded only with ``download=True``.
 - ``digits`` (scikit-learn's 8x8 digits, shipped with scikit-learn) and ``fake`` (a seeded synthetic generator):
@@ -32,6 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .results import _umask_mode
+
 __all__ = [
     "DATASETS",
     "DEBIAN_FASHION_MNIST",
@@ -39,6 +43,7 @@ __all__ = [
     "ImageDataset",
     "channel_stats",
     "default_cache_dir",
+    "ensure_dataset",
     "fake_image_dataset",
     "load_image_dataset",
     "num_pixels",
@@ -47,6 +52,9 @@ __all__ = [
 SPLITS = ("train", "test")
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CACHE_ENV = "MIXUP_REPRO_DATA"
+#: How each entry point takes a data folder, and allows a download (for the advice in error messages).
+_DATA_DIR_HOW = "`mixup-repro run NAME --data-dir DIR`, or `data_dir: DIR` in a sweep grid"
+_DOWNLOAD_HOW = "needs internet: `-p download true` for `mixup-repro run`, `download: true` in a sweep grid"
 
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                 "t10k-labels-idx1-ubyte")
@@ -163,6 +171,7 @@ def _unpack_atomically(files: dict[str, Path], raw: Path) -> None:
             continue
         fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=raw)
         try:
+            _umask_mode(tmp)
             with os.fdopen(fd, "wb") as out, (gzip.open(src, "rb") if src.suffix == ".gz" else open(src, "rb")) as inp:
                 shutil.copyfileobj(inp, out)
             os.replace(tmp, dest)
@@ -171,17 +180,31 @@ def _unpack_atomically(files: dict[str, Path], raw: Path) -> None:
             raise
 
 
+def _writable(folder: Path) -> bool:
+    """Whether ``folder`` (or, if it does not exist yet, its nearest existing parent) accepts new files."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _fashion_mnist_root(data_dir: Path | None, download: bool, debian_dir: Path) -> tuple[Path, str]:
-    """A torchvision root whose ``FashionMNIST/raw`` holds the unpacked files, and a description of the source."""
-    cache = data_dir or default_cache_dir()
+    """A torchvision root whose ``FashionMNIST/raw`` holds the unpacked files, and a description of the source.
+
+    Compressed files are unpacked next to them (``<data_dir>/FashionMNIST/raw``) when ``data_dir`` is writable,
+    else into the cache: a read-only data folder (a shared mount, the Debian package's own) is only read.
+    """
+    cache = default_cache_dir()
     looked = []
     if data_dir is not None:
         for folder in (data_dir / "FashionMNIST" / "raw", data_dir):
             looked.append(str(folder))
             files = _find_idx_files(folder)
             if files:
-                _unpack_atomically(files, data_dir / "FashionMNIST" / "raw")
-                return data_dir, str(folder)
+                if folder == data_dir / "FashionMNIST" / "raw" and all(p.suffix != ".gz" for p in files.values()):
+                    return data_dir, str(folder)  # torchvision's own layout: only read
+                root = data_dir if _writable(data_dir) else cache
+                _unpack_atomically(files, root / "FashionMNIST" / "raw")
+                return root, str(folder)
     looked.append(str(debian_dir))
     files = _find_idx_files(debian_dir)
     if files:
@@ -192,15 +215,20 @@ def _fashion_mnist_root(data_dir: Path | None, download: bool, debian_dir: Path)
     if cached and all(p.suffix != ".gz" for p in cached.values()):
         return cache, str(cache / "FashionMNIST" / "raw")
     if download:
-        return cache, "torchvision download"
+        return (data_dir or cache), "torchvision download"
     raise DatasetNotFoundError(
         f"Fashion-MNIST not found: expected the files {', '.join(_MNIST_FILES)} (optionally .gz) in one of: "
-        f"{'; '.join(looked)}. Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or point "
-        f"data_dir at a folder holding them (`mixup-repro run NAME --data-dir DIR`), or allow a torchvision "
-        f"download with download=True (`-p download true`).")
+        f"{'; '.join(looked)}. Get them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or put "
+        f"them in a folder and pass it as data_dir ({_DATA_DIR_HOW}), or allow a torchvision download "
+        f"({_DOWNLOAD_HOW}).")
 
 
 def _load_fashion_mnist(split: str, data_dir: Path | None, download: bool, debian_dir: Path) -> ImageDataset:
+    ds, source = _fashion_mnist_torchvision(split, data_dir, download, debian_dir)
+    return _to_dataset(ds.data.numpy(), ds.targets.numpy(), "fashion_mnist", split, 10, source)
+
+
+def _fashion_mnist_torchvision(split: str, data_dir: Path | None, download: bool, debian_dir: Path):
     from torchvision.datasets import FashionMNIST
 
     root, source = _fashion_mnist_root(data_dir, download, debian_dir)
@@ -209,21 +237,34 @@ def _load_fashion_mnist(split: str, data_dir: Path | None, download: bool, debia
     except (RuntimeError, OSError) as err:  # torchvision: "Dataset not found", or a failed download
         raise DatasetNotFoundError(
             f"Fashion-MNIST could not be read or downloaded into {root / 'FashionMNIST' / 'raw'} ({err}). "
-            f"Install the Debian package (`apt-get install dataset-fashion-mnist`) or pass --data-dir with the "
-            f"files {', '.join(_MNIST_FILES)}.") from err
-    return _to_dataset(ds.data.numpy(), ds.targets.numpy(), "fashion_mnist", split, 10, source)
+            f"Install the Debian package (`apt-get install dataset-fashion-mnist`) or put the files "
+            f"{', '.join(_MNIST_FILES)} in a folder and pass it as data_dir ({_DATA_DIR_HOW}).") from err
+    return ds, source
 
 
 # -- torchvision datasets --------------------------------------------------------------------------
 
 
 def _load_torchvision(name: str, split: str, data_dir: Path | None, download: bool) -> ImageDataset:
+    ds, root = _torchvision_dataset(name, split, data_dir, download)
+    if name == "svhn":
+        images, labels = ds.data, ds.labels  # (n, 3, 32, 32)
+    elif name == "kmnist":
+        images, labels = ds.data.numpy(), ds.targets.numpy()
+    else:
+        return _to_dataset(ds.data, ds.targets, name, split, DATASETS[name][3], str(root), channels_last=True)
+    return _to_dataset(images, labels, name, split, DATASETS[name][3], str(root))
+
+
+def _torchvision_dataset(name: str, split: str, data_dir: Path | None, download: bool):
+    """The torchvision dataset object (files checked, downloaded first if allowed) and its root."""
     import torchvision.datasets as tvd
 
     cls_name, files = _TORCHVISION[name]
     root = data_dir or default_cache_dir()
-    fix = (f"Download it with download=True (`-p download true`, needs internet), or put the files there and "
-           f"pass that folder as data_dir (`mixup-repro run NAME --data-dir DIR`).")
+    fix = (f"Check the internet connection or put the files under {root} yourself" if download else
+           f"Allow a download ({_DOWNLOAD_HOW}), or put the files in a folder")
+    fix += f" and pass that folder as data_dir ({_DATA_DIR_HOW})."
     cls = getattr(tvd, cls_name)
     kwargs = {"split": split} if name == "svhn" else {"train": split == "train"}
     try:
@@ -232,13 +273,7 @@ def _load_torchvision(name: str, split: str, data_dir: Path | None, download: bo
         how = "its download failed" if download else "downloads are off"
         raise DatasetNotFoundError(
             f"{name} not found under {root}: expected {files} ({how}: {err}). {fix}") from err
-    if name == "svhn":
-        images, labels = ds.data, ds.labels  # (n, 3, 32, 32)
-    elif name == "kmnist":
-        images, labels = ds.data.numpy(), ds.targets.numpy()
-    else:
-        return _to_dataset(ds.data, ds.targets, name, split, DATASETS[name][3], str(root), channels_last=True)
-    return _to_dataset(images, labels, name, split, DATASETS[name][3], str(root))
+    return ds, root
 
 
 # -- offline datasets ------------------------------------------------------------------------------
@@ -293,10 +328,8 @@ def load_image_dataset(name: str, split: str, data_dir: str | Path | None = None
     Raises:
         DatasetNotFoundError: the files are missing and no download was allowed (or it failed).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     _check_split(split)
-    data_dir = Path(data_dir).expanduser() if data_dir else None
+    data_dir = _data_dir(name, data_dir, download)
     if name == "fake":
         ds = fake_image_dataset(fake_size, tuple(fake_shape), fake_classes, seed, split)
     elif name == "digits":
@@ -306,6 +339,39 @@ def load_image_dataset(name: str, split: str, data_dir: str | Path | None = None
     else:
         ds = _load_torchvision(name, split, data_dir, download)
     return ds if n is None else ds.subset(n)
+
+
+def _data_dir(name: str, data_dir: str | Path | None, download: bool) -> Path | None:
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    data_dir = Path(data_dir).expanduser() if data_dir else None
+    if data_dir is not None and name not in ("fake", "digits") and not (download or data_dir.is_dir()):
+        raise DatasetNotFoundError(
+            f"data_dir {data_dir} is not a directory{'' if data_dir.exists() else ' (it does not exist)'}; pass "
+            f"the folder that holds the {name} files, or an empty data_dir for the defaults")
+    return data_dir
+
+
+def ensure_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = False,
+                   debian_dir: str | Path = DEBIAN_FASHION_MNIST) -> str:
+    """Check that both splits of ``name`` are on disk (downloading them first if allowed) and return the source.
+
+    The files are checked as :func:`load_image_dataset` reads them, but no tensors are built: a sweep calls
+    this once, before it starts any worker, so that missing data are refused up front and a download
+    happens once rather than in every run at the same time.
+
+    Raises:
+        DatasetNotFoundError: as :func:`load_image_dataset`.
+    """
+    data_dir = _data_dir(name, data_dir, download)
+    if name in ("fake", "digits"):
+        return "offline"
+    for split in SPLITS:
+        if name == "fashion_mnist":
+            source = _fashion_mnist_torchvision(split, data_dir, download, Path(debian_dir))[1]
+        else:
+            source = str(_torchvision_dataset(name, split, data_dir, download)[1])
+    return source
 
 
 def num_pixels(ds: ImageDataset) -> int:

@@ -18,9 +18,10 @@ from typing import Any, Iterator, Mapping
 
 from . import config
 from .config import ConfigError
-from .results import ENV_VAR, CorruptResultError, load_result, results_dir, write_json_atomic
+from .data import check_data_dir
+from .results import ENV_VAR, CorruptResultError, check_writable, load_result, results_dir, write_json_atomic
 
-__all__ = ["NOTEBOOKS", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
+__all__ = ["NOTEBOOKS", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
            "provenance_table", "reproduce", "jupyter_book_build"]
 
 NOTEBOOKS: dict[str, Path] = {
@@ -36,6 +37,14 @@ NOTEBOOKS: dict[str, Path] = {
 """Registered notebooks in reproduction order: name -> source path relative to the repository root."""
 
 PARAMS_DIR = Path("notebooks/params")
+FAILED_DIR = Path("runs/failed")
+"""Where the executed copy of a failed or interrupted notebook goes (the previous output stays as it was)."""
+
+
+class NotebookError(RuntimeError):
+    """A notebook raised in one of its cells; the message names the cell, the error and the executed copy."""
+
+
 RUNS_TABLE = Path("book/_generated/runs.md")
 """The provenance table of every saved run, written by ``reproduce`` and included by the book."""
 
@@ -118,15 +127,40 @@ def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] |
         raise FileNotFoundError(f"notebook {root / source} not found; is {root} the repository root?")
     with _chdir(root):
         _check_notebook_parameters(name, source, type(cfg))
+    if getattr(cfg, "data_dir", "") and not getattr(cfg, "download", False):
+        check_data_dir(cfg.data_dir)  # a typo fails here, not minutes later inside the kernel
     out = Path(os.path.relpath(Path(output).resolve(), root)) if output else default_output(
         name, profile, cfg, bool(overrides))
     _use_root_results(root)
+    check_writable(results_dir())  # the notebook saves its result at the end: refuse before the work
     import papermill
 
     (root / out).parent.mkdir(parents=True, exist_ok=True)
-    with _chdir(root):
-        papermill.execute_notebook(str(source), str(out), parameters=cfg.to_dict(), kernel_name="python3",
-                                   cwd=str(out.parent), progress_bar=progress)
+    # Execute into a hidden sibling and rename on success: a failed or interrupted run never replaces the
+    # previous executed copy (for the cpu profile, the committed reference notebook in book/).
+    partial = out.with_name(f".{out.stem}.running{out.suffix}")
+    try:
+        with _chdir(root):
+            papermill.execute_notebook(str(source), str(partial), parameters=cfg.to_dict(), kernel_name="python3",
+                                       cwd=str(out.parent), progress_bar=progress)
+    except BaseException as err:
+        failed = FAILED_DIR / out.name
+        if (root / partial).exists():
+            (root / failed).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(root / partial, root / failed)
+        from papermill.exceptions import PapermillExecutionError
+
+        if isinstance(err, PapermillExecutionError):
+            raise NotebookError(f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; the "
+                                f"executed copy with the traceback is {root / failed}, and {root / out} is "
+                                f"unchanged") from err
+        raise
+    import nbformat
+
+    nb = nbformat.read(root / partial, as_version=4)
+    nb.metadata.papermill["output_path"] = str(out)  # papermill recorded the hidden name
+    nbformat.write(nb, root / partial)
+    os.replace(root / partial, root / out)
     return root / out
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "Result",
     "CorruptResultError",
     "ResultsDirError",
+    "check_writable",
     "results_dir",
     "config_hash",
     "result_path",
@@ -164,6 +165,24 @@ def provenance(*, seeds: Mapping[str, int] | list[int] | int, wall_time_s: float
     }
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+
+
+def _umask_mode(path: str | Path) -> None:
+    """Give a file or directory made by ``tempfile`` (0600 / 0700) the mode a plain ``open`` or ``mkdir`` gives.
+
+    Results, checkpoints and unpacked data are shared (a cluster's results directory, a common data folder),
+    so they follow the user's umask like every other file.
+    """
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~_UMASK)
+
+
 def _write_bytes(path: Path, data: bytes) -> str:
     """Write, flush to disk and return the sha256."""
     with open(path, "wb") as fh:
@@ -187,8 +206,28 @@ def _ensure_dir(path: Path) -> None:
         if not os.access(path, os.W_OK):
             raise PermissionError(f"no write permission on {path}")
     except OSError as err:
-        raise ResultsDirError(f"cannot write results under '{path}' ({err.strerror or err}); set "
-                              f"{ENV_VAR} to a writable directory or fix the permissions of that path") from None
+        raise ResultsDirError(f"cannot write results under '{path}' ({err.strerror or err}); choose a writable "
+                              f"directory (--results-dir DIR, or the {ENV_VAR} environment variable) or fix the "
+                              f"permissions of that path") from None
+
+
+def check_writable(path: str | Path, fix: str = f"choose a writable directory (--results-dir DIR, or the "
+                                                f"{ENV_VAR} environment variable)") -> None:
+    """Refuse a directory that cannot take new files, before any work starts, and leave nothing behind.
+
+    A missing directory is probed at its nearest existing parent (which must be a directory): the probe is a
+    real temporary directory, created and removed, because ``os.access`` says yes to root on any mode.
+    """
+    path = Path(path).absolute()
+    probe_in = path
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        if not probe_in.is_dir():
+            raise NotADirectoryError(f"{probe_in} is not a directory")
+        os.rmdir(tempfile.mkdtemp(dir=probe_in, prefix=".write-probe-"))
+    except OSError as err:
+        raise ResultsDirError(f"cannot write results under '{path}' ({err.strerror or err}); {fix}") from None
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
@@ -198,6 +237,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        _umask_mode(tmp)
         _write_bytes(Path(tmp), (json.dumps(obj, indent=2, default=_json_default) + "\n").encode())
         os.replace(tmp, path)
     except BaseException:
@@ -247,6 +287,7 @@ def save_result(result: Result, root: str | Path | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
     old: Path | None = None
     try:
+        _umask_mode(tmp)
         manifest = {"format": 1, "name": result.name, "config_hash": final.name,
                     "files": {fname: _write_bytes(tmp / fname, data) for fname, data in payload.items()}}
         _write_bytes(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import yaml
 
 from .config import ConfigError, NotebookConfig, param
 from .data import check_data_dir
-from .results import (CorruptResultError, Result, _ensure_dir, config_hash, load_result, provenance,
+from .results import (CorruptResultError, Result, check_writable, config_hash, load_result, provenance,
                       result_path, results_dir, save_result, write_json_atomic)
 
 __all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "IMAGE_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
@@ -123,7 +122,10 @@ class SweepAxes(NotebookConfig):
     model: tuple[str, ...] = param(("logistic",), help="model names")
     method: tuple[str, ...] = param(("erm", "mixup"), choices=METHODS, help="erm and/or mixup")
     checkpoint_every: int = param(1, low=1, help="epochs between checkpoints of each run")
-    data_dir: str = param("", help="directory holding image datasets; empty: mixup_repro.datasets' defaults")
+    data_dir: str = param("", help="directory holding image datasets, shared by every worker; empty: the cache "
+                                   "(~/.cache/mixup-repro/data or $MIXUP_REPRO_DATA; Fashion-MNIST also from Debian)")
+    download: bool = param(False, help="let torchvision download missing image datasets into data_dir once, before "
+                                       "the runs start (needs internet on the machine running the sweep command)")
     device: str = param("auto", help="where runs train: auto (CUDA if available), cpu, cuda, cuda:N")
 
 
@@ -157,7 +159,7 @@ class SweepGrid:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", grid.name):
             raise ConfigError(f"sweep name {grid.name!r} in {source} must be letters, digits, '_', '.' or '-' "
                               f"(it names the summary file); rename it")
-        if grid.axes.data_dir:
+        if grid.axes.data_dir and not grid.axes.download:  # a download creates it
             check_data_dir(grid.axes.data_dir)
         from .train import resolve_device
 
@@ -278,13 +280,14 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     """Train one run (resuming from its checkpoint if there is one) and save its result atomically.
 
     Returns ``{"key", "status": "computed" | "skipped", "path"}``; a run whose valid result exists is skipped.
-    A corrupt checkpoint is discarded with a warning and the run starts again from scratch.
+    A corrupt checkpoint, or one written by another run, is discarded with a warning and the run starts again
+    from scratch.
     """
     import time
 
     import torch
 
-    from .checkpoint import CorruptCheckpointError
+    from .checkpoint import CheckpointMismatchError, CorruptCheckpointError
     from .train import fit, resolve_device
 
     root = Path(results_root)
@@ -310,7 +313,9 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
 
     try:
         model, hist = train()
-    except CorruptCheckpointError as err:
+    except (CorruptCheckpointError, CheckpointMismatchError) as err:
+        # Keys hold the package version, not the code: after an edit, a checkpoint may belong to another
+        # run under the same key. Neither it nor a corrupt one is trusted.
         warnings.warn(f"{err}; discarding it and training run {path.name} from scratch", stacklevel=2)
         ckpt.unlink(missing_ok=True)
         model, hist = train()
@@ -326,21 +331,6 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     save_result(Result(name=RUN_NAME, config=key_cfg, metrics=metrics, arrays=arrays, meta=meta), root)
     ckpt.unlink(missing_ok=True)
     return {"key": path.name, "status": "computed", "path": str(path)}
-
-
-def _check_writable(root: Path) -> None:
-    """Refuse an unwritable results directory before any cluster starts (a real write: root passes os.access)."""
-    target = root / RUN_NAME
-    _ensure_dir(target)
-    try:
-        fd, probe = tempfile.mkstemp(dir=target, prefix=".write-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        from .results import ResultsDirError
-
-        raise ResultsDirError(f"cannot write results under '{target}' ({err.strerror or err}); pass "
-                              f"--results-dir with a writable directory") from None
 
 
 def _worker_library() -> tuple[str, str]:
@@ -371,6 +361,17 @@ def _check_workers(client) -> None:
                           f"{here[1]}) under the same version; results are keyed by version only", stacklevel=3)
 
 
+def _connect(scheduler: str):
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="20s")
+    except (OSError, ValueError, TypeError) as err:  # unreachable (OSError, TimeoutError) or a malformed address
+        raise SweepError(f"cannot connect to the Dask scheduler at {scheduler!r} ({type(err).__name__}: {err}); "
+                         f"pass --scheduler as tcp://HOST:PORT (8786 by default) of a running `dask scheduler`, "
+                         f"or leave it out to start a LocalCluster") from None
+
+
 def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, scheduler: str | None = None,
               n_workers: int = 2, progress: bool = True, client=None,
               run_fn: Callable[..., dict[str, str]] = run_one) -> dict[str, Any]:
@@ -393,7 +394,7 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     from tqdm import tqdm
 
     root = Path(results_root if results_root is not None else results_dir()).resolve()
-    _check_writable(root)
+    check_writable(root, fix="pass --results-dir with a writable directory")
     runs = grid.runs()
     keys = [run_key(cfg) for cfg in runs]
     status = {k: "skipped" for k, cfg in zip(keys, runs)
@@ -403,10 +404,15 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     if todo:
         from distributed import Client, as_completed
 
+        from .datasets import ensure_dataset
+
+        for name in sorted({cfg.dataset for _, cfg in todo} & set(IMAGE_DATASETS)):
+            # Refuse missing data before any worker starts (and download once, not in every run).
+            ensure_dataset(name, grid.axes.data_dir or None, download=grid.axes.download)
         own = client is None
         cluster = _local_cluster(n_workers) if own and scheduler is None else None
         if own:
-            client = Client(cluster if cluster is not None else scheduler)
+            client = Client(cluster) if cluster is not None else _connect(scheduler)
         try:
             _check_workers(client)
             token = uuid.uuid4().hex[:8]
