@@ -7,8 +7,10 @@ config, metrics (with the checked claims and their verdicts), arrays and provena
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import math
+import shutil
 import time
 import warnings
 from typing import Callable, Iterator
@@ -19,7 +21,7 @@ import torch
 from .config import Lemma31Config
 from .data import two_moons
 from .models import Scaled, build_model, init_from_generator
-from .results import Result, cached, provenance, save_result
+from .results import Result, cached, provenance, results_dir, save_result, source_fingerprint
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
 from .train import MixupLossHook, TaylorHook, fit
 
@@ -52,29 +54,95 @@ def _finish_run(cfg, metrics: dict, arrays: dict[str, np.ndarray], *, seeds, sta
 
 
 
+#: Checkpoints per training run inside a notebook run (the last epoch is always one): at most this many writes.
+CHECKPOINTS_PER_FIT = 5
+_checkpoints: contextvars.ContextVar["_Checkpoints | None"] = contextvars.ContextVar("_checkpoints", default=None)
+
+
+class _Checkpoints:
+    """The checkpoint files of the training runs of one notebook run, numbered in the order the runs start.
+
+    A run's trainings start in the same order every time, so after an interruption the k-th ``fit`` finds the
+    k-th file: finished trainings load their last epoch, the interrupted one resumes, and on a CPU the result
+    is bitwise the uninterrupted one. The files sit in ``<results>/<notebook>/.checkpoints/<config hash>-<library
+    source>/`` (other code starts afresh) and are removed once the result is saved.
+    """
+
+    def __init__(self, cfg) -> None:
+        self.base = results_dir() / cfg.NAME / ".checkpoints"
+        self.folder = self.base / f"{cfg.config_hash()}-{source_fingerprint()}"
+        self.prefix = f"{cfg.config_hash()}-"
+        self.count = 0
+
+    def next(self, epochs: int) -> dict:
+        self.count += 1
+        return {"checkpoint_path": self.folder / f"fit{self.count:03d}.ckpt",
+                "checkpoint_every": max(1, epochs // CHECKPOINTS_PER_FIT)}
+
+    def remove(self) -> None:
+        """Delete this config's checkpoints (of any library source) once its result is safe."""
+        for folder in self.base.glob(f"{self.prefix}*"):
+            shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.base.rmdir()  # only if empty
+
+
+def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, checkpoint: bool = True, **kwargs):
+    """:func:`mixup_repro.train.fit`, checkpointed when a notebook run saves its result (see ``_cacheable``).
+
+    ``checkpoint=False`` for a training whose hooks draw from a generator that lives on after it: hooks of
+    resumed epochs are not re-run, so that generator would be left in another state.
+    A corrupt checkpoint, or one of another training, is discarded with a warning and that training restarts.
+    """
+    from .checkpoint import CheckpointMismatchError, CorruptCheckpointError
+
+    checkpoints = _checkpoints.get()
+    if checkpoints is None or not checkpoint:
+        return fit(model, X, y, **kwargs)
+    kwargs.update(checkpoints.next(kwargs["epochs"]))
+    try:
+        return fit(model, X, y, **kwargs)
+    except (CorruptCheckpointError, CheckpointMismatchError) as err:  # raised before the model changes
+        warnings.warn(f"{err}; discarding it and training from scratch", stacklevel=2)
+        kwargs["checkpoint_path"].unlink(missing_ok=True)
+        return fit(model, X, y, **kwargs)
+
+
 def _cacheable(run: Callable[..., Result]) -> Callable[..., Result]:
-    """Give a ``run_*`` function the keyword ``use_cache``.
+    """Give a ``run_*`` function the keyword ``use_cache``, and checkpoint the runs that are saved.
 
     With ``use_cache=True`` a saved run of the same config, package version and library source is loaded
     instead of recomputed (see :func:`mixup_repro.results.cached`); a truncated or corrupted one is
     detected by its checksums and recomputed. A line says which of the two happened.
+
+    A run that is saved (``save`` or ``use_cache``) checkpoints each of its trainings (:class:`_Checkpoints`),
+    so an interrupted or killed notebook resumes where it stopped when it is run again.
     """
 
     @functools.wraps(run)
     def wrapper(cfg, *, progress: bool = True, save: bool = True, use_cache: bool = False) -> Result:
-        if not use_cache:
-            return run(cfg, progress=progress, save=save)
-        computed = []
-
-        def compute() -> Result:
-            computed.append(True)
+        if not (save or use_cache):
             return run(cfg, progress=progress, save=False)
+        checkpoints = _Checkpoints(cfg)
+        token = _checkpoints.set(checkpoints)
+        try:
+            if not use_cache:
+                result = run(cfg, progress=progress, save=save)
+            else:
+                computed = []
 
-        result = cached(cfg.NAME, cfg.to_dict(), compute)
-        if not computed:
-            meta = result.meta
-            print(f"Reused the saved run of {meta.get('timestamp_utc', 'an earlier session')} "
-                  f"({float(meta.get('wall_time_s', 0)):.0f} s; same config, version and library source).")
+                def compute() -> Result:
+                    computed.append(True)
+                    return run(cfg, progress=progress, save=False)
+
+                result = cached(cfg.NAME, cfg.to_dict(), compute)
+                if not computed:
+                    meta = result.meta
+                    print(f"Reused the saved run of {meta.get('timestamp_utc', 'an earlier session')} "
+                          f"({float(meta.get('wall_time_s', 0)):.0f} s; same config, version and library source).")
+        finally:
+            _checkpoints.reset(token)
+        checkpoints.remove()
         return result
 
     return wrapper
@@ -113,8 +181,8 @@ def run_lemma31(cfg: Lemma31Config, *, progress: bool = True, save: bool = True)
             TaylorHook(X, y, cfg.alpha, cfg.beta, every=cfg.eval_every),
             MixupLossHook(X, y, cfg.alpha, cfg.beta, every=cfg.eval_every, order=cfg.quad_order),
         ]
-        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
-                   hooks=hooks, progress=f"train {name}" if progress else False)
+        hist = _fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                    hooks=hooks, progress=f"train {name}" if progress else False)
         measured = ~np.isnan(hist.column("mixup_loss_exact"))
         for key in ("epoch", "mixup_loss_exact", "taylor_standard", "taylor_R1", "taylor_R2", "taylor_R3",
                     "train_err_clean", "train_loss_clean"):
@@ -483,8 +551,8 @@ def _run_thm31(cfg, *, progress: bool, save: bool) -> Result:
         theta_of = lambda m: m.theta.detach()  # noqa: E731
         true_adv = lambda m, r: logistic_adv_loss_exact(m.theta.detach(), X, y, r)  # noqa: E731, B023
         hook = _ChainHook(X, y, cfg.alpha, cfg.beta, cfg.eval_every, true_adv, theta_of, cfg.quad_order)
-        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
-                   hooks=[hook], progress=f"mixup {case}" if progress else False)
+        hist = _fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                    hooks=[hook], progress=f"mixup {case}" if progress else False)
         measured = ~np.isnan(hist.column("chain_mix_quadratic"))
         for key in _CHAIN_KEYS:
             arrays[f"{case}.{key}"] = hist.column(key)[measured]
@@ -545,8 +613,9 @@ def _run_thm32(cfg, *, progress: bool, save: bool) -> Result:
         model = build_model("relu_mlp_nobias" if case == "nobias" else "relu_mlp", ds.d, hidden=cfg.hidden,
                             generator=gen)
         hook = _ChainHook(X, y, cfg.alpha, cfg.beta, cfg.eval_every, true_adv)
-        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
-                   hooks=[hook], progress=f"mixup {case}" if progress else False)
+        # Not checkpointed: the hook's PGD draws from pgd_gen, which the radius curves below use too.
+        hist = _fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+                    hooks=[hook], progress=f"mixup {case}" if progress else False, checkpoint=False)
         measured = ~np.isnan(hist.column("chain_mix_quadratic"))
         for key in _CHAIN_KEYS:
             if key not in ("chain_true_adv_eps_i", "chain_mixup_exact"):
@@ -739,12 +808,12 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
                                        generator=torch.Generator().manual_seed(init_seed), mean=mean, std=std,
                                        hidden=cfg.mlp_hidden)
             alpha = 0.0 if method == "erm" else cfg.alpha
-            hist = fit(model, train.X, train.y, alpha=alpha, beta=cfg.beta if alpha else None, epochs=cfg.epochs,
-                       lr=cfg.lr, seed=seed, loss="cross_entropy", batch_size=min(cfg.batch_size, train.n),
-                       optimizer="sgd", momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                       lr_schedule=cfg.lr_schedule, device=device, eval_batch_size=cfg.eval_batch_size,
-                       autocast_dtype=_autocast_dtype(cfg.bf16, device), compile=cfg.compile,
-                       progress=f"{method} seed {seed}" if progress else False)
+            hist = _fit(model, train.X, train.y, alpha=alpha, beta=cfg.beta if alpha else None, epochs=cfg.epochs,
+                        lr=cfg.lr, seed=seed, loss="cross_entropy", batch_size=min(cfg.batch_size, train.n),
+                        optimizer="sgd", momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                        lr_schedule=cfg.lr_schedule, device=device, eval_batch_size=cfg.eval_batch_size,
+                        autocast_dtype=_autocast_dtype(cfg.bf16, device), compile=cfg.compile,
+                        progress=f"{method} seed {seed}" if progress else False)
             for col in ("epoch", "train_loss_clean", "train_err_clean", "mixup_loss"):
                 arrays[f"{key}.{col}"] = hist.column(col)
             model.eval()
@@ -1044,10 +1113,10 @@ def _run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool, sav
         for method, alpha_m, wd in (("ERM", 0.0, 0.0), ("mixup", a, 0.0), ("ridge", 0.0, ridge)):
             lin = LogisticRegression(ds.d, bias=False).to(torch.float64)
             torch.nn.init.zeros_(lin.linear.weight)
-            hist = fit(lin, ds.X, ds.y, alpha=alpha_m, beta=b if alpha_m else None, epochs=cfg.epochs, lr=lr,
-                       seed=cfg.seed, loss=loss, weight_decay=wd, per_sample_lam=True, X_test=ds.X_test,
-                       y_test=ds.y_test, hooks=[_NormHook(ds.Sigma)],
-                       progress=f"{loss} {method}" if progress else False)
+            hist = _fit(lin, ds.X, ds.y, alpha=alpha_m, beta=b if alpha_m else None, epochs=cfg.epochs, lr=lr,
+                        seed=cfg.seed, loss=loss, weight_decay=wd, per_sample_lam=True, X_test=ds.X_test,
+                        y_test=ds.y_test, hooks=[_NormHook(ds.Sigma)],
+                        progress=f"{loss} {method}" if progress else False)
             for key in ("epoch", "train_loss_clean", "test_loss", "quad_sigma", "norm_sq"):
                 arrays[f"{loss}.track.{method}.{key}"] = hist.column(key)
         # the optima of the same three objectives (Newton, float64): what the noisy mixup iterates fluctuate around
@@ -1412,11 +1481,11 @@ def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *
         for s in range(n_seeds):
             seed = _seed_for(base_seed, 100 * k + s)
             net = _image_model(model, train, hidden, _seed_for(base_seed, s))  # same init for every method
-            hist = fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
-                       batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
-                       lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
-                       autocast_dtype=_autocast_dtype(bf16, device), compile=compile,
-                       progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
+            hist = _fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
+                        batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
+                        lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
+                        autocast_dtype=_autocast_dtype(bf16, device), compile=compile,
+                        progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
             for m in IMAGE_METRICS:
                 rows[m].append(hist.column(m))
         for m in IMAGE_METRICS:
@@ -1559,9 +1628,9 @@ def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
         for s in range(cfg.n_seeds):
             net = init_from_generator(MLP(1, (cfg.ncal_hidden, cfg.ncal_hidden), out=cfg.ncal_classes),
                                       torch.Generator().manual_seed(_seed_for(cfg.seed, 500 + s)))
-            hist = fit(net, Xr, yr, alpha=alpha, epochs=cfg.ncal_epochs, lr=cfg.ncal_lr, seed=_seed_for(cfg.seed, 600 + 10 * k + s),
-                       loss="cross_entropy", optimizer="adam", per_sample_lam=True,
-                       progress=f"line {_method_name(alpha)} seed {s}" if progress else False)
+            hist = _fit(net, Xr, yr, alpha=alpha, epochs=cfg.ncal_epochs, lr=cfg.ncal_lr, seed=_seed_for(cfg.seed, 600 + 10 * k + s),
+                        loss="cross_entropy", optimizer="adam", per_sample_lam=True,
+                        progress=f"line {_method_name(alpha)} seed {s}" if progress else False)
             errs.append(hist.column("train_err_clean"))
             losses.append(hist.column("train_loss_clean"))
             with torch.no_grad():
