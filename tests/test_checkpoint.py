@@ -173,6 +173,31 @@ def test_checkpoint_of_other_initial_weights_is_refused(tmp_path):
         fit(other, X, y, **kw, checkpoint_path=ckpt)
 
 
+def test_checkpoint_seconds_sets_when_checkpoints_are_written(tmp_path, monkeypatch):
+    """By the clock: a checkpoint once ``checkpoint_seconds`` have passed since the last, and after the last epoch."""
+    from mixup_repro import train
+
+    clock = iter(float(t) for t in range(0, 1000, 10))  # every reading of the clock advances it by 10 s
+    monkeypatch.setattr(train, "_clock", lambda: next(clock))
+    written = []
+    monkeypatch.setattr(train, "save_checkpoint", lambda path, state: written.append(state["epoch"]))
+    model, X, y, kw = _setup()
+    fit(model, X, y, **kw, checkpoint_path=tmp_path / "c.ckpt", checkpoint_seconds=25)
+    # Readings: 0 at the start, then 10, 20, 30 after epochs 1-3: checkpoint (30 - 0 >= 25), reset at 40;
+    # 50, 60 after epochs 4-5 (10 and 20 since); epoch 6 is the last: checkpoint without a reading.
+    assert written == [3, 6]
+    written.clear()
+    fit(_setup()[0], X, y, **kw, checkpoint_path=tmp_path / "d.ckpt", checkpoint_seconds=1e9)
+    assert written == [6]
+
+
+@pytest.mark.parametrize("seconds", [-1, float("inf"), float("nan"), "60", True])
+def test_checkpoint_seconds_must_be_a_finite_number(seconds):
+    model, X, y, kw = _setup()
+    with pytest.raises(ValueError, match="checkpoint_seconds must be a finite number of seconds >= 0"):
+        fit(model, X, y, **kw, checkpoint_seconds=seconds)
+
+
 @pytest.mark.parametrize("every", [0, -1, 1.5, True])
 def test_checkpoint_every_must_be_a_positive_integer(every):
     model, X, y, kw = _setup()

@@ -17,8 +17,14 @@ class Stop(Exception):
     """Stands for a kill: raised inside the third training of the run, after its epoch-2 checkpoint."""
 
 
+@pytest.fixture(autouse=True)
+def every_epoch(monkeypatch):
+    """A checkpoint after every epoch (the trainings here take well under the usual 60 s between two)."""
+    monkeypatch.setattr(experiments, "CHECKPOINT_SECONDS", 0.0)
+
+
 def _cfg():
-    # 2 datasets x 2 alphas x 2 seeds = 8 trainings of 4 epochs: a checkpoint after every epoch.
+    # 2 datasets x 2 alphas x 2 seeds = 8 trainings of 4 epochs.
     return config.load_profile("smoke", "generalization_gap", REPO / "notebooks" / "params").with_overrides(
         {"epochs": 4})
 

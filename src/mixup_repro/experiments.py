@@ -54,8 +54,9 @@ def _finish_run(cfg, metrics: dict, arrays: dict[str, np.ndarray], *, seeds, sta
 
 
 
-#: Checkpoints per training run inside a notebook run (the last epoch is always one): at most this many writes.
-CHECKPOINTS_PER_FIT = 5
+#: A training inside a notebook run checkpoints after its last epoch and whenever this many seconds have passed
+#: since its previous checkpoint: a kill loses at most about a minute, and writing costs about 1% on a GPU.
+CHECKPOINT_SECONDS = 60.0
 _checkpoints: contextvars.ContextVar["_Checkpoints | None"] = contextvars.ContextVar("_checkpoints", default=None)
 
 
@@ -74,10 +75,9 @@ class _Checkpoints:
         self.prefix = f"{cfg.config_hash()}-"
         self.count = 0
 
-    def next(self, epochs: int) -> dict:
+    def next(self) -> dict:
         self.count += 1
-        return {"checkpoint_path": self.folder / f"fit{self.count:03d}.ckpt",
-                "checkpoint_every": max(1, epochs // CHECKPOINTS_PER_FIT)}
+        return {"checkpoint_path": self.folder / f"fit{self.count:03d}.ckpt", "checkpoint_seconds": CHECKPOINT_SECONDS}
 
     def remove(self) -> None:
         """Delete this config's checkpoints (of any library source) once its result is safe."""
@@ -99,7 +99,7 @@ def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, checkpoint
     checkpoints = _checkpoints.get()
     if checkpoints is None or not checkpoint:
         return fit(model, X, y, **kwargs)
-    kwargs.update(checkpoints.next(kwargs["epochs"]))
+    kwargs.update(checkpoints.next())
     try:
         return fit(model, X, y, **kwargs)
     except (CorruptCheckpointError, CheckpointMismatchError) as err:  # raised before the model changes

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -139,6 +141,7 @@ def fit(
     eval_batch_size: int = 4096,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1,
+    checkpoint_seconds: float | None = None,
     channels_last: bool | None = None,
     compile: bool | str = False,
     data_on_device: bool | None = None,
@@ -174,6 +177,11 @@ def fit(
             checkpoint of another run (different data, initial weights or hyper-parameters) raises
             ``CheckpointMismatchError``, a corrupt one ``CorruptCheckpointError``. Hooks are not re-run for
             the restored epochs, so they must not carry state from one epoch to the next.
+        checkpoint_seconds: if given, a checkpoint is written after the first epoch that ends at least this
+            many seconds after the previous checkpoint (or the start), instead of every ``checkpoint_every``
+            epochs; still always after the last epoch. It bounds both the work a kill loses and the time spent
+            writing (a PreAct ResNet-18 checkpoint, 90 MB, takes about 0.7 s). When checkpoints are written
+            never changes what is computed.
         channels_last: store the model and the image batches (4-D inputs) in channels-last layout, which
             tensor cores prefer (the model is left in that layout). None (default): on when training on CUDA
             with 4-D inputs.
@@ -253,6 +261,10 @@ def fit(
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be a positive integer (epochs between checkpoints), "
                          f"got {checkpoint_every!r}")
+    if checkpoint_seconds is not None and (isinstance(checkpoint_seconds, bool) or not isinstance(
+            checkpoint_seconds, (int, float)) or not 0 <= checkpoint_seconds < math.inf):
+        raise ValueError(f"checkpoint_seconds must be a finite number of seconds >= 0 or None, "
+                         f"got {checkpoint_seconds!r}")
 
     torch_gen = torch.Generator().manual_seed(seed)
     np_gen = np.random.default_rng(seed)
@@ -318,6 +330,7 @@ def fit(
     bar = tqdm(range(start + 1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=1.0,
                initial=start, total=epochs)
     batches = _BatchSource(X, y, dev, loader_workers, memory_format)
+    last_checkpoint = _clock()
     model.train()
     with _cudnn_mode(on_cuda, deterministic), batches:
         for epoch in bar:
@@ -348,11 +361,17 @@ def fit(
                 sched.step()
             rec = record(epoch, total.item() / seen)
             bar.set_postfix(train_loss_clean=f"{rec['train_loss_clean']:.4f}", refresh=False)
-            if checkpoint_path is not None and (epoch % checkpoint_every == 0 or epoch == epochs):
+            if checkpoint_path is not None and (epoch == epochs or (
+                    epoch % checkpoint_every == 0 if checkpoint_seconds is None
+                    else _clock() - last_checkpoint >= checkpoint_seconds)):
                 checkpoint(epoch)
+                last_checkpoint = _clock()
     model.eval()
     return history
 
+
+
+_clock = time.perf_counter  # the clock of checkpoint_seconds (a module attribute, so a test can drive it)
 
 
 def _fits_on_device(dev: torch.device, *tensors: torch.Tensor | None) -> bool:
