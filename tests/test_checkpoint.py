@@ -241,3 +241,22 @@ def test_unwritable_checkpoint_directory_fails_before_training(tmp_path):
     with pytest.raises(CheckpointError, match="cannot create the directory of checkpoint .*writable place"):
         fit(model, X, y, **kw, checkpoint_path=tmp_path / "a_file" / "c.ckpt")
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "other_run"])
+def test_discard_bad_checkpoint_trains_from_scratch_with_a_warning(tmp_path, bad):
+    model, X, y, kw = _setup()
+    ref_hist = fit(model, X, y, **kw)
+    ref = _state(model)
+    ckpt = tmp_path / "c.ckpt"
+    if bad == "corrupt":
+        ckpt.write_bytes(b"not a checkpoint at all")
+    else:
+        fit(_setup()[0], X, y, **{**kw, "lr": 0.2}, checkpoint_path=ckpt)
+    fresh, *_ = _setup()
+    with pytest.warns(UserWarning, match=r"c.ckpt (does not match|.*bad header|was written by a different run).*"
+                                         r"discarding it and training from scratch"):
+        hist = fit(fresh, X, y, **kw, checkpoint_path=ckpt, discard_bad_checkpoint=True)
+    assert hist.resumed_from == 0 and hist.records == ref_hist.records
+    assert all(torch.equal(a, ref[k]) for k, a in fresh.state_dict().items())
+    assert load_checkpoint(ckpt)["epoch"] == 6  # replaced by this run's own

@@ -207,7 +207,7 @@ def test_a_checkpoint_of_another_run_under_the_key_is_discarded(tmp_path):
     with pytest.raises(RuntimeError, match="stop"):
         run_one(other, root, checkpoint_every=2, hooks=[stop], device="cpu")
     (root / RUN_NAME / ".checkpoints" / f"{run_key(other)}.ckpt").rename(ckpt)  # now under cfg's key
-    with pytest.warns(UserWarning, match=r"discarding it and training run .* from scratch"):
+    with pytest.warns(UserWarning, match=r"was written by a different run.*discarding it and training from scratch"):
         assert run_one(cfg, root, checkpoint_every=2, device="cpu")["status"] == "computed"
     run_one(cfg, tmp_path / "b", checkpoint_every=2, device="cpu")
     got, clean = (load_result(tmp_path / r / RUN_NAME / run_key(cfg)) for r in ("a", "b"))

@@ -94,18 +94,10 @@ def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, checkpoint
     resumed epochs are not re-run, so that generator would be left in another state.
     A corrupt checkpoint, or one of another training, is discarded with a warning and that training restarts.
     """
-    from .checkpoint import CheckpointMismatchError, CorruptCheckpointError
-
     checkpoints = _checkpoints.get()
-    if checkpoints is None or not checkpoint:
-        return fit(model, X, y, **kwargs)
-    kwargs.update(checkpoints.next())
-    try:
-        return fit(model, X, y, **kwargs)
-    except (CorruptCheckpointError, CheckpointMismatchError) as err:  # raised before the model changes
-        warnings.warn(f"{err}; discarding it and training from scratch", stacklevel=2)
-        kwargs["checkpoint_path"].unlink(missing_ok=True)
-        return fit(model, X, y, **kwargs)
+    if checkpoints is not None and checkpoint:
+        kwargs.update(checkpoints.next(), discard_bad_checkpoint=True)
+    return fit(model, X, y, **kwargs)
 
 
 def _cacheable(run: Callable[..., Result]) -> Callable[..., Result]:

@@ -285,9 +285,6 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     """
     import time
 
-    import torch
-
-    from .checkpoint import CheckpointMismatchError, CorruptCheckpointError
     from .train import fit, resolve_device
 
     root = Path(results_root)
@@ -301,24 +298,16 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     init_seed = _derived_seed(cfg.seed, 0)
     dev = resolve_device(device)
 
-    def train() -> tuple[torch.nn.Module, Any]:
-        model = _build(cfg, X, num_classes, init_seed)
-        hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
-                   loss="cross_entropy" if cfg.dataset in IMAGE_DATASETS else "logistic",
-                   batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
-                   weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
-                   hooks=hooks, progress=False, device=dev, lr_schedule=cfg.lr_schedule,
-                   checkpoint_path=ckpt, checkpoint_every=checkpoint_every)
-        return model, hist
-
-    try:
-        model, hist = train()
-    except (CorruptCheckpointError, CheckpointMismatchError) as err:
-        # Keys hold the package version, not the code: after an edit, a checkpoint may belong to another
-        # run under the same key. Neither it nor a corrupt one is trusted.
-        warnings.warn(f"{err}; discarding it and training run {path.name} from scratch", stacklevel=2)
-        ckpt.unlink(missing_ok=True)
-        model, hist = train()
+    model = _build(cfg, X, num_classes, init_seed)
+    hist = fit(model, X, y, alpha=cfg.alpha, beta=cfg.beta, epochs=cfg.epochs, lr=cfg.lr, seed=cfg.seed,
+               loss="cross_entropy" if cfg.dataset in IMAGE_DATASETS else "logistic",
+               batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
+               weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
+               hooks=hooks, progress=False, device=dev, lr_schedule=cfg.lr_schedule,
+               checkpoint_path=ckpt, checkpoint_every=checkpoint_every,
+               # keys hold the package version, not the code: after an edit a key's checkpoint may be
+               # another run's; neither it nor a corrupt one is trusted
+               discard_bad_checkpoint=True)
     last = hist.records[-1]
     metrics = {"train_loss_clean": last["train_loss_clean"], "train_err_clean": last["train_err_clean"],
                "test_loss_clean": last["test_loss"], "test_err_clean": last["test_err"]}

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Protocol
@@ -22,7 +23,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .checkpoint import CheckpointError, CheckpointMismatchError, capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
+                         restore_rng, save_checkpoint)
 from .losses import GLM_LOSSES, get_loss
 from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
@@ -142,6 +144,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1,
     checkpoint_seconds: float | None = None,
+    discard_bad_checkpoint: bool = False,
     channels_last: bool | None = None,
     compile: bool | str = False,
     data_on_device: bool | None = None,
@@ -182,6 +185,9 @@ def fit(
             epochs; still always after the last epoch. It bounds both the work a kill loses and the time spent
             writing (a PreAct ResNet-18 checkpoint, 90 MB, takes about 0.7 s). When checkpoints are written
             never changes what is computed.
+        discard_bad_checkpoint: instead of raising, delete a corrupt checkpoint or one of another run with a
+            warning and train from scratch (what sweeps and notebook runs want: their checkpoint paths are
+            keys that an edit of the code can leave pointing at another run's file).
         channels_last: store the model and the image batches (4-D inputs) in channels-last layout, which
             tensor cores prefer (the model is left in that layout). None (default): on when training on CUDA
             with 4-D inputs.
@@ -284,13 +290,22 @@ def fit(
         except OSError as err:
             raise CheckpointError(f"cannot create the directory of checkpoint {checkpoint_path} "
                                   f"({err.strerror or err}); pass a checkpoint_path in a writable place") from None
+        ckpt = None
         if checkpoint_path.exists():
-            ckpt = load_checkpoint(checkpoint_path)  # refuses a corrupt file before anything changes
-            if ckpt.get("fingerprint") != fingerprint:
-                raise CheckpointMismatchError(
-                    f"checkpoint {checkpoint_path} was written by a different run (fingerprint "
-                    f"{ckpt.get('fingerprint')!r}, this run {fingerprint!r}: other data, initial weights or "
-                    f"hyper-parameters); delete it or pass another checkpoint_path")
+            try:
+                ckpt = load_checkpoint(checkpoint_path)  # refuses a corrupt file before anything changes
+                if ckpt.get("fingerprint") != fingerprint:
+                    raise CheckpointMismatchError(
+                        f"checkpoint {checkpoint_path} was written by a different run (fingerprint "
+                        f"{ckpt.get('fingerprint')!r}, this run {fingerprint!r}: other data, initial weights or "
+                        f"hyper-parameters); delete it or pass another checkpoint_path")
+            except (CorruptCheckpointError, CheckpointMismatchError) as err:
+                if not discard_bad_checkpoint:
+                    raise
+                warnings.warn(f"{err}; discarding it and training from scratch", stacklevel=2)
+                checkpoint_path.unlink(missing_ok=True)
+                ckpt = None
+        if ckpt is not None:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             if sched is not None:
