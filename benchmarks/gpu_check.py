@@ -1,7 +1,8 @@
 """Everything this project checks on a GPU, in one call of a few minutes; results written to ``--out``.
 
-1. ``tests/test_cuda.py``: the CUDA path of training (determinism, data on the GPU against pinned workers,
-   bf16 with channels_last, resuming a GPU run).
+1. ``tests/test_cuda.py``: the CUDA path of training (determinism and resuming a GPU run, for a small CNN and
+   PreAct ResNet-18; data on the GPU against pinned workers; bf16 with channels_last on learnable data) and PGD
+   with a CUDA generator.
 2. ``benchmarks/paper_profile_cost.py --write-rates``: every rate the paper profile's estimate needs, measured
    on this GPU, and the resulting estimate (``rates.json``, ``cost.txt``).
 3. ``benchmarks/bench_throughput.py``: ERM and mixup training steps of the paper's models (bf16, channels_last).
@@ -9,7 +10,8 @@
    ResNet-18 on the full Fashion-MNIST, ERM and mixup, ``--epochs`` epochs), timed, against what the measured
    rates predict for the same work: a check of the estimate itself.
 
-It needs only what the GPU machines have (torch, torchvision, pytest, pyyaml, pandas, seaborn), no install:
+It needs only what the GPU machines have (torch, torchvision, pytest, pyyaml, numpy, scipy, scikit-learn, pandas,
+matplotlib, seaborn, tqdm), no install:
 
     PYTHONPATH=src python3 benchmarks/gpu_check.py --out $OUT --data-dir data/fashion_mnist
 

@@ -63,6 +63,10 @@ def test_counts_match_a_hand_count(cost, tmp_path):
     # Figure 3: the full CIFAR-100 test set is evaluated every epoch
     assert _images(rows, "fig3_training_error", "train") == 2 * 7 * 300
     assert _images(rows, "fig3_training_error", "eval") == 2 * 8 * (300 + 10_000)
+    # Figure 3 evaluates in float32 whatever the training precision; Figure 1a's fit evaluates at its eval batch
+    assert {r["bf16"] for r in rows if r["notebook"] == "fig3_training_error" and r["kind"] == "eval"} == {False}
+    assert {r["bf16"] for r in rows if r["notebook"] == "fig3_training_error" and r["kind"] == "train"} == {True}
+    assert ("eval", 500, True) in {(r["kind"], r["batch"], r["bf16"]) for r in rows if r["notebook"] == "fig1a_fgsm"}
 
 
 def test_committed_rates_cover_the_paper_profile(cost):

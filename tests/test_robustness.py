@@ -148,6 +148,36 @@ def test_run_fig1a_paper_code_path_on_fake_data():
     assert result.arrays["mixup.seed0.fgsm"].shape == (2,)
 
 
+def test_fig1a_attacks_run_under_deterministic_cudnn(monkeypatch):
+    """fit restores cuDNN's mode when it returns; the attacks after it must still run in deterministic mode."""
+    import contextlib
+
+    from mixup_repro import attacks, train
+
+    modes: list[bool] = []
+
+    @contextlib.contextmanager
+    def mode(on_cuda, deterministic):
+        modes.append(deterministic)
+        try:
+            yield
+        finally:
+            modes.pop()
+
+    seen: list[list[bool]] = []
+    real_fgsm = attacks.fgsm
+
+    def fgsm(*args, **kwargs):
+        seen.append(list(modes))
+        return real_fgsm(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_cudnn_mode", mode)
+    monkeypatch.setattr(attacks, "fgsm", fgsm)
+    cfg = _profile("fig1a_fgsm", seeds=[0], epochs=1)
+    experiments.run_fig1a(cfg, progress=False, save=False)
+    assert seen and all(m == [True] for m in seen)  # inside the run's deterministic mode, not fit's (ended)
+
+
 def test_run_fig1a_smoke_flags_claims_table():
     result = experiments.run_fig1a(_profile("fig1a_fgsm"), progress=False, save=False)
     ids = [c["id"] for c in result.metrics["claims"]]

@@ -245,6 +245,7 @@ def test_adam_momentum_and_weight_decay_are_used():
         (dict(alpha=True), TypeError, "alpha must be a number, got bool"),
         (dict(loader_workers=-1), ValueError, "loader_workers must be a non-negative integer, got -1"),
         (dict(compile=3), ValueError, "compile must be True, False or a torch.compile backend name, got 3"),
+        (dict(eval_autocast=None), ValueError, "eval_autocast must be True or False, got None"),
     ],
 )
 def test_fit_errors(kwargs, exc, match):
@@ -325,3 +326,43 @@ def test_bf16_is_used_on_cuda_only():
     assert _autocast_dtype(False, "cpu") is None
     with pytest.warns(UserWarning, match="bf16 autocast is for CUDA; training in float32 on the CPU"):
         assert _autocast_dtype(True, "cpu") is None
+
+
+def test_eval_autocast_false_evaluates_in_the_model_dtype():
+    """Training under bf16 autocast; with eval_autocast=False the recorded losses are float32 evaluations of the
+    trained model, with True they are bf16 ones (CPU autocast, a small MLP: slow bf16 does not matter here)."""
+    X, y, model = _setup(n=64)
+    args = dict(alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False, autocast_dtype=torch.bfloat16)
+    m32, m16 = copy.deepcopy(model), copy.deepcopy(model)
+    h32 = fit(m32, X, y, eval_autocast=False, **args)
+    h16 = fit(m16, X, y, **args)
+    assert torch.equal(_flat(m32), _flat(m16))  # the evaluation precision never changes the training
+    fp32 = evaluate(m32, X, y, "logistic")
+    bf16 = evaluate(m16, X, y, "logistic", autocast_dtype=torch.bfloat16)
+    assert (h32.records[-1]["train_loss_clean"], h32.records[-1]["train_err_clean"]) == fp32
+    assert (h16.records[-1]["train_loss_clean"], h16.records[-1]["train_err_clean"]) == bf16
+    assert fp32[0] != bf16[0]  # the two precisions are distinguishable on this data
+
+
+def test_epoch_zero_is_evaluated_under_the_runs_cudnn_mode(monkeypatch):
+    """The evaluation before training runs inside the cuDNN mode of the run, like every later one."""
+    import contextlib
+
+    from mixup_repro import train
+
+    depth = [0]
+
+    @contextlib.contextmanager
+    def mode(on_cuda, deterministic):
+        depth[0] += 1
+        try:
+            yield
+        finally:
+            depth[0] -= 1
+
+    monkeypatch.setattr(train, "_cudnn_mode", mode)
+    seen = {}
+    X, y, model = _setup()
+    fit(model, X, y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False,
+        hooks=[lambda epoch, m: seen.update({epoch: depth[0]})])
+    assert seen == {0: 1, 1: 1, 2: 1}

@@ -762,7 +762,11 @@ def _attack_correct(model, X, y, attack: str, eps: float, cfg, batch: int, gener
 
 @_cacheable
 def run_fig1a(cfg, *, progress: bool = True, save: bool = True) -> Result:
-    with _torch_threads(getattr(cfg, 'threads', 1)):
+    from .train import _cudnn_mode, resolve_device
+
+    # fit restores cuDNN's mode when it returns; the attacks after it (sign of an input gradient) need
+    # deterministic algorithms too, or the same weights could give other robust accuracies on a GPU
+    with _torch_threads(getattr(cfg, 'threads', 1)), _cudnn_mode(resolve_device(cfg.device).type == "cuda", True):
         return _run_fig1a(cfg, progress=progress, save=save)
 
 
@@ -1465,8 +1469,12 @@ def _autocast_dtype(bf16: bool, device) -> torch.dtype | None:
 
 def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *, epochs: int, batch_size: int,
                 lr: float, momentum: float, weight_decay: float, lr_schedule: str, hidden: int, device: str,
-                bf16: bool, compile: bool, progress: bool, label: str) -> dict[str, np.ndarray]:
-    """Train ``model`` with each alpha (0 = ERM) and seed; arrays ``{alpha}.{metric}`` of shape (seeds, epochs + 1)."""
+                bf16: bool, compile: bool, progress: bool, label: str,
+                eval_fp32: bool = False) -> dict[str, np.ndarray]:
+    """Train ``model`` with each alpha (0 = ERM) and seed; arrays ``{alpha}.{metric}`` of shape (seeds, epochs + 1).
+
+    ``eval_fp32``: evaluate every epoch without autocast even when training in bf16 (0-1 errors not at bf16 resolution).
+    """
     out: dict[str, np.ndarray] = {}
     for k, alpha in enumerate(alphas):
         rows: dict[str, list] = {m: [] for m in IMAGE_METRICS}
@@ -1476,8 +1484,8 @@ def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *
             hist = _fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
                         batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
                         lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
-                        autocast_dtype=_autocast_dtype(bf16, device), compile=compile,
-                        progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
+                        autocast_dtype=_autocast_dtype(bf16, device), eval_autocast=not eval_fp32,
+                        compile=compile, progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
             for m in IMAGE_METRICS:
                 rows[m].append(hist.column(m))
         for m in IMAGE_METRICS:
@@ -1601,7 +1609,8 @@ def _run_fig3(cfg: Fig3Config, *, progress: bool, save: bool) -> Result:
     runs = _image_runs(train, test, cfg.model, (cfg.alpha,), cfg.n_seeds, _seed_for(cfg.seed, 1),
                        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                        weight_decay=0.0, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden, device=cfg.device,
-                       bf16=cfg.bf16, compile=cfg.compile, progress=progress, label=cfg.dataset)
+                       bf16=cfg.bf16, compile=cfg.compile, progress=progress, label=cfg.dataset,
+                       eval_fp32=True)  # the first epoch at exactly zero error must not hinge on bf16 near-ties
     arrays = {f"image.{k.split('.', 1)[1]}": v for k, v in runs.items()}
     err = arrays["image.train_err_clean"]
     image = {

@@ -140,6 +140,7 @@ def fit(
     device: str | torch.device | None = None,
     lr_schedule: str = "constant",
     autocast_dtype: torch.dtype | None = None,
+    eval_autocast: bool = True,
     eval_batch_size: int = 4096,
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 1,
@@ -173,6 +174,10 @@ def fit(
         autocast_dtype: e.g. ``torch.bfloat16`` for mixed precision on a GPU: the forward passes of the
             training steps and of the per-epoch evaluations run under autocast (losses are computed in
             float32). None (default): off, everything in the model's dtype.
+        eval_autocast: False runs the per-epoch evaluations without autocast, in the model's dtype, even when
+            training uses ``autocast_dtype``: bf16 keeps 8 significant bits, so near-ties can flip an argmax
+            (float32 convolutions on Ampere and later GPUs run in TF32 by PyTorch's default, 11 bits). Costs
+            slower evaluation passes.
         eval_batch_size: batch size of the per-epoch clean evaluations.
         checkpoint_path: if given, a checkpoint (model, optimizer, every RNG state, history) is written
             there atomically every ``checkpoint_every`` epochs and after the last one. If the file exists,
@@ -200,7 +205,9 @@ def fit(
         loader_workers: > 0 gathers the batches in a ``DataLoader`` with this many worker processes (into
             pinned memory when training on CUDA, copied without blocking). None (default): ``min(4, cpu_count
             // 2)`` when training on CUDA from data kept on the host, else 0 (direct indexing). The batch order
-            is drawn in this process, so the workers never change the result.
+            is drawn in this process, so the workers never change the result. Workers gather from host
+            memory only: with the data on the GPU (``data_on_device``, or tensors passed there) they are
+            ignored with a warning.
         deterministic: on CUDA, ask cuDNN for deterministic algorithms (the same seed then gives the same
             weights on the same hardware); False lets cuDNN benchmark and pick the fastest ones. The CPU
             path is deterministic either way.
@@ -247,6 +254,7 @@ def fit(
         model.to(memory_format=torch.channels_last)
     if data_on_device is None:
         data_on_device = on_cuda and _fits_on_device(dev, X, y, X_test, y_test)
+    host_tensors = (X, y, X_test, y_test)  # fingerprinted from here: no copy back from the device
     if data_on_device and X.device != dev:
         X, y = X.to(dev), y.to(dev)
         if X_test is not None and y_test is not None:
@@ -254,6 +262,14 @@ def fit(
     host_data = X.device != dev
     if loader_workers is None:
         loader_workers = min(4, (os.cpu_count() or 2) // 2) if on_cuda and host_data else 0
+    elif loader_workers and X.device.type != "cpu":
+        warnings.warn(f"loader_workers={loader_workers} ignored: the training data are on {X.device}, and "
+                      f"workers gather batches from host memory (pass data_on_device=False to use them)",
+                      stacklevel=2)
+        loader_workers = 0
+    if not isinstance(eval_autocast, bool):
+        raise ValueError(f"eval_autocast must be True or False, got {eval_autocast!r}")
+    eval_dtype = autocast_dtype if eval_autocast else None
     step_model = _compiled(model, compile)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "sgd":
@@ -281,10 +297,11 @@ def fit(
     start = 0
     if checkpoint_path is not None:
         checkpoint_path = Path(checkpoint_path)
-        fingerprint = _fingerprint(model, X, y, X_test, y_test, alpha=alpha, beta=beta, epochs=epochs, lr=lr,
+        fingerprint = _fingerprint(model, *host_tensors, alpha=alpha, beta=beta, epochs=epochs, lr=lr,
                                    seed=seed, loss=loss, batch_size=bs, optimizer=optimizer, momentum=momentum,
                                    weight_decay=weight_decay, per_sample_lam=per_sample_lam,
-                                   lr_schedule=lr_schedule, autocast_dtype=str(autocast_dtype), device=dev.type)
+                                   lr_schedule=lr_schedule, autocast_dtype=str(autocast_dtype),
+                                   eval_dtype=str(eval_dtype), device=dev.type)
         try:  # fail before training, not at the first checkpoint
             checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
@@ -328,19 +345,17 @@ def fit(
     def record(epoch: int, mixup_loss: float) -> dict[str, float]:
         rec: dict[str, float] = {"epoch": epoch}
         rec["train_loss_clean"], rec["train_err_clean"] = evaluate(model, X, y, loss, eval_batch_size, memory_format,
-                                                                   autocast_dtype)
+                                                                   eval_dtype)
         if not np.isnan(mixup_loss):
             rec["mixup_loss"] = mixup_loss
         if X_test is not None and y_test is not None:
             rec["test_loss"], rec["test_err"] = evaluate(model, X_test, y_test, loss, eval_batch_size, memory_format,
-                                                         autocast_dtype)
+                                                         eval_dtype)
         for hook in hooks:
             rec.update(hook(epoch, model) or {})
         history.records.append(rec)
         return rec
 
-    if start == 0:
-        record(0, float("nan"))
     desc = progress if isinstance(progress, str) else ("mixup" if not is_erm(alpha) else "ERM")
     bar = tqdm(range(start + 1, epochs + 1), desc=desc, disable=not progress, leave=False, mininterval=1.0,
                initial=start, total=epochs)
@@ -348,6 +363,8 @@ def fit(
     last_checkpoint = _clock()
     model.train()
     with _cudnn_mode(on_cuda, deterministic), batches:
+        if start == 0:  # under the run's cuDNN mode, like every later evaluation
+            record(0, float("nan"))
         for epoch in bar:
             order = torch.randperm(n, generator=torch_gen) if bs < n else torch.arange(n)
             total = torch.zeros((), dtype=torch.float64, device=dev)
