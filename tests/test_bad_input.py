@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from mixup_repro import attacks, config, pipeline
+from mixup_repro import attacks, config, pipeline, sweep
 from mixup_repro.checkpoint import CorruptCheckpointError
 from mixup_repro.config import ConfigError
 from mixup_repro.data import DataDirError, gaussian_mixture
@@ -67,11 +67,27 @@ def _corrupt_checkpoint(tmp: Path):
     return lambda: fit(model, ds.X, ds.y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False, checkpoint_path=ckpt)
 
 
+def _no_cluster(*args, **kwargs):
+    raise AssertionError("a cluster was started before the results directory was checked")
+
+
 def _unwritable_results(tmp: Path):
+    """Refused up front: without the check every run would fail later with the same message."""
     blocker = tmp / "a_file"
     blocker.write_text("results cannot go below a file")
     grid = load_grid(_grid(tmp))
-    return lambda: run_sweep(grid, results_root=blocker / "results", progress=False)
+
+    def action():
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(sweep, "_local_cluster", _no_cluster)
+            run_sweep(grid, results_root=blocker / "results", progress=False)
+    return action
+
+
+def _duplicate_key(tmp: Path):
+    path = tmp / "grid.yml"
+    path.write_text("name: bad\nseeds: [0]\nmethod: [erm]\nmodel: [logistic]\nseeds: [5]\n")
+    return lambda: load_grid(path)
 
 
 def _run(tmp: Path, overrides=None, results: Path | None = None):
@@ -97,6 +113,8 @@ def _file_as_data_dir(tmp: Path) -> str:
 CASES = [
     ("unknown parameter", _loading(sedds=[0]), ConfigError,
      r"unknown parameter 'sedds' for sweep grid 'sweep' \(did you mean 'seeds'\?\).*fix the name in"),
+    ("key written twice", _duplicate_key, ConfigError,
+     r"'seeds' is written twice in one mapping of .*grid.yml \(lines 2 and 5\); keep one of them"),
     ("misspelled training parameter", _loading(train_epoch=3), ConfigError,
      r"unknown parameter 'epoch' for run 'sweep_run' \(did you mean 'epochs'\?\)"),
     ("wrong type", _loading(train_epochs="ten"), ConfigError,

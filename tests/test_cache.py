@@ -3,6 +3,9 @@ missing, stale or corrupt result; never return a result of another config."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -51,6 +54,18 @@ def test_cached_recomputes_a_corrupt_result_with_a_warning(tmp_path):
         cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
     assert len(calls) == 2
     load_result(path)  # valid again
+
+
+def test_cached_recomputes_when_a_file_replaced_the_result_directory(tmp_path):
+    cfg, calls = {"a": 1}, []
+    cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    path = result_path("toy", cfg, tmp_path)
+    shutil.rmtree(path)
+    path.write_text("junk")
+    with pytest.warns(UserWarning, match="recomputing a corrupt cached result.*is not a result directory"):
+        cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    assert len(calls) == 2 and os.listdir(path.parent) == [path.name]
+    load_result(path)
 
 
 def test_cached_refuses_a_compute_of_another_config(tmp_path):

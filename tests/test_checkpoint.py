@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import mixup_repro
+from mixup_repro import results
 from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
                                     restore_rng, save_checkpoint)
 from mixup_repro.data import gaussian_mixture
@@ -218,6 +219,19 @@ def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"epoch": 3})
     assert os.listdir(path.parent) == ["c.ckpt"] and load_checkpoint(path)["epoch"] == 2
+
+
+def test_save_removes_stale_temporaries_of_that_checkpoint_and_keeps_fresh_ones(tmp_path):
+    """A kill -9 mid-save leaves a hidden temporary; the next save of that checkpoint deletes it once it is
+    over 10 minutes old, and keeps a younger one (a concurrent writer) and those of other checkpoints."""
+    stale, fresh, other = (tmp_path / f".{name}.tmp" for name in ("c.ckpt.lv13k62x", "c.ckpt.fresh000", "d.ckpt.abcd1234"))
+    for f in (stale, fresh, other):
+        f.write_bytes(b"partial checkpoint")
+    old = time.time() - results.STALE_TEMP_S - 60
+    for f in (stale, other):
+        os.utime(f, (old, old))
+    save_checkpoint(tmp_path / "c.ckpt", {"epoch": 1})
+    assert sorted(os.listdir(tmp_path)) == sorted(["c.ckpt", fresh.name, other.name])
 
 
 def test_rng_states_round_trip():

@@ -51,7 +51,8 @@ def test_int_accepted_for_float_and_list_for_tuple():
 
 @pytest.mark.parametrize("key, value, allowed", [
     ("alpha", 0.0, r"\(0, 64\]"), ("alpha", 64.5, r"\(0, 64\]"), ("n_samples", 7, r"\[8, 20000\]"),
-    ("noise", -0.1, r"\[0, 1\]"), ("seed", -1, r"\[0, inf\)"), ("lr", float("nan"), r"\(0, 100\]"),
+    ("noise", -0.1, r"\[0, 1\]"), ("seed", -1, r"\[0, 4294967295\]"),
+    ("seed", 2**32, r"\[0, 4294967295\]"), ("lr", float("nan"), r"\(0, 100\]"),
 ])
 def test_out_of_range_names_value_and_range(key, value, allowed):
     with pytest.raises(ConfigError, match=rf"parameter '{key}' .* must be in {allowed}, got"):
@@ -220,3 +221,37 @@ def test_profile_of_names_the_profile_a_config_came_from(tmp_path):
     changed = load_profile("cpu", "lemma31_fig2", params).to_dict() | {"epochs": 7}
     assert profile_of("lemma31_fig2", changed, start=root) == "custom"
     assert profile_of("lemma31_fig2", changed, start=tmp_path) == "unknown"
+
+
+def test_exponent_floats_from_yaml_files_are_floats(tmp_path):
+    """YAML 1.1 reads 1e-3 as a string; a float parameter takes it (profiles and sweep grids are YAML)."""
+    cfg = Lemma31Config.from_mapping(yaml.safe_load("lr: 5e-1\nnoise: 1E-2\nalpha_grid: [1e-1, 2]"))
+    assert (cfg.lr, cfg.noise, cfg.alpha_grid) == (0.5, 0.01, (0.1, 2.0))
+    with pytest.raises(ConfigError, match=r"parameter 'lr' .* must be a float, got str '5e-1x'"):
+        Lemma31Config.from_mapping({"lr": "5e-1x"})
+    with pytest.raises(ConfigError, match=r"parameter 'epochs' .* must be an int, got str '1e3'"):
+        Lemma31Config.from_mapping({"epochs": "1e3"})  # only float parameters read strings
+
+
+@pytest.mark.parametrize("name, values, message", [
+    ("glm_regularization", {"d": 10, "rank": 12, "rank_grid": [1, 2]},
+     r"rank \(12\) and every rank_grid value \(largest 2\) must be <= d \(10\); lower them or raise d"),
+    ("glm_regularization", {"d": 10, "rank": 2, "rank_grid": [1, 20]}, r".*largest 20\) must be <= d \(10\)"),
+    ("rademacher", {"d": 10, "rank_grid": [5, 11]}, r"every rank_grid value \(largest 11\) must be <= d \(10\)"),
+    ("generalization_gap", {"datasets": ["fake"]},
+     r"datasets, models, train_sizes and test_sizes must have the same length .*got 1, 2, 2, 2"),
+])
+def test_constraints_between_parameters_are_checked_with_the_config(name, values, message):
+    """Refused when the config is built, so a notebook run fails before its kernel starts."""
+    schema = config.get_schema(name)
+    with pytest.raises(ConfigError, match=rf"parameters of notebook '{name}': {message}"):
+        schema.from_mapping(values)
+
+
+def test_overrides_are_checked_against_the_profile_not_the_defaults():
+    """-p d 8 on a profile whose ranks fit in 8 is fine even though the schema's default rank_grid does not."""
+    base = config.get_schema("rademacher").from_mapping({"d": 12, "rank_grid": [1, 5]})
+    assert max(config.get_schema("rademacher")().rank_grid) > 8
+    assert base.with_overrides({"d": 8}).d == 8
+    with pytest.raises(ConfigError, match=r"every rank_grid value \(largest 5\) must be <= d \(4\)"):
+        base.with_overrides({"d": 4})

@@ -91,6 +91,86 @@ def test_fashion_mnist_missing_names_files_places_and_fixes(tmp_path, cache):
         load_image_dataset("fashion_mnist", "train", data_dir=tmp_path / "empty", debian_dir=tmp_path / "nope")
 
 
+def _damage(blob: bytes, how: str) -> bytes:
+    """A ``.gz`` file's bytes made unreadable: cut short, not gzip at all, or its deflate stream garbled."""
+    if how == "truncated":
+        return blob[: len(blob) // 2]
+    if how == "not_gzip":
+        return b"<html>404 Not Found</html>"
+    return blob[:20] + bytes(b ^ 0xFF for b in blob[20:200]) + blob[200:]
+
+
+@pytest.mark.parametrize("how, reason", [("truncated", "ended before the end-of-stream marker"),
+                                         ("not_gzip", "Not a gzipped file"), ("garbled", "")])
+@pytest.mark.parametrize("where", ["data_dir", "debian"])
+def test_a_corrupt_gz_is_refused_by_name_and_leaves_no_folder(tmp_path, cache, how, reason, where):
+    folder = tmp_path / where
+    _write_fashion(folder, gz=True)
+    bad = folder / f"{FILES[0]}.gz"  # unpacked first: nothing else is in the folder it made
+    bad.write_bytes(_damage(bad.read_bytes(), how))
+    kwargs = {"data_dir": folder} if where == "data_dir" else {}
+    with pytest.raises(DatasetNotFoundError, match=rf"^Fashion-MNIST file {bad} is truncated or corrupt "
+                       rf"\(.*{reason}.*\); replace it with an intact copy .*apt-get install --reinstall"):
+        load_image_dataset("fashion_mnist", "train", debian_dir=tmp_path / "debian", **kwargs)
+    assert not (folder / "FashionMNIST").exists() and not cache.exists()
+
+
+def test_a_corrupt_gz_later_in_the_folder_keeps_the_good_files_and_no_temporary_one(tmp_path, cache):
+    _write_fashion(tmp_path / "mine", gz=True)
+    bad = tmp_path / "mine" / f"{FILES[3]}.gz"
+    bad.write_bytes(_damage(bad.read_bytes(), "truncated"))
+    with pytest.raises(DatasetNotFoundError, match=rf"file {bad} is truncated"):
+        load_image_dataset("fashion_mnist", "test", data_dir=tmp_path / "mine", debian_dir=tmp_path / "nope")
+    assert sorted(p.name for p in (tmp_path / "mine" / "FashionMNIST" / "raw").iterdir()) == sorted(FILES[:3])
+
+
+@pytest.mark.parametrize("layout", ["torchvision", "flat", "gz"])
+def test_a_truncated_idx_file_is_refused_by_name(tmp_path, cache, layout):
+    """An IDX file shorter than its header says (cut before it was gzipped, copied or unpacked) is not read."""
+    folder = tmp_path / "mine" / "FashionMNIST" / "raw" if layout == "torchvision" else tmp_path / "mine"
+    blobs = _write_fashion(folder, gz=layout == "gz")
+    bad = folder / (FILES[2] + (".gz" if layout == "gz" else ""))
+    cut = blobs[FILES[2]][:-100]
+    if layout == "gz":
+        with gzip.open(bad, "wb") as f:
+            f.write(cut)
+    else:
+        bad.write_bytes(cut)
+    with pytest.raises(DatasetNotFoundError, match=rf"^Fashion-MNIST file {bad} is truncated or corrupt \(.*"
+                       rf"{len(cut)} bytes where its header announces {len(cut) + 100}\); replace it"):
+        load_image_dataset("fashion_mnist", "test", data_dir=tmp_path / "mine", debian_dir=tmp_path / "nope")
+    if layout != "torchvision":  # the bad copy is not installed, where it would shadow a repaired source file
+        assert not (tmp_path / "mine" / "FashionMNIST" / "raw" / FILES[2]).exists()
+
+
+def test_an_idx_file_of_other_images_is_refused(tmp_path, cache):
+    raw = tmp_path / "mine" / "FashionMNIST" / "raw"
+    _write_fashion(raw, gz=False)
+    (raw / FILES[0]).write_bytes(np.array([0x00000803, 2, 32, 32], dtype=">i4").tobytes() + bytes(2 * 32 * 32))
+    (raw / FILES[1]).write_bytes(b"\x00\x00\x08\x03")
+    with pytest.raises(DatasetNotFoundError, match=r"train-images-idx3-ubyte is truncated or corrupt \(images of "
+                       r"32x32 pixels, expected 28x28\)"):
+        load_image_dataset("fashion_mnist", "train", data_dir=tmp_path / "mine")
+    (raw / FILES[0]).write_bytes(_idx_images(2, 0))
+    with pytest.raises(DatasetNotFoundError, match=r"train-labels-idx1-ubyte is truncated or corrupt \(no IDX "
+                       r"header of labels\)"):
+        load_image_dataset("fashion_mnist", "train", data_dir=tmp_path / "mine")
+
+
+@pytest.mark.skipif(not (datasets.DEBIAN_FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+                    reason="Debian package dataset-fashion-mnist not installed")
+def test_a_truncated_copy_of_the_debian_files_is_refused_by_name(tmp_path, cache):
+    """The audit's case: the first megabyte of the real training images, next to the other real files."""
+    for stem in FILES[1:]:
+        (tmp_path / f"{stem}.gz").symlink_to(datasets.DEBIAN_FASHION_MNIST / f"{stem}.gz")
+    with open(datasets.DEBIAN_FASHION_MNIST / f"{FILES[0]}.gz", "rb") as f:
+        (tmp_path / f"{FILES[0]}.gz").write_bytes(f.read(1_000_000))
+    with pytest.raises(DatasetNotFoundError, match=rf"file {tmp_path}/{FILES[0]}.gz is truncated or corrupt "
+                       r"\(Compressed file ended before the end-of-stream marker was reached\)"):
+        load_image_dataset("fashion_mnist", "train", data_dir=tmp_path)
+    assert not (tmp_path / "FashionMNIST").exists()
+
+
 @pytest.mark.parametrize("name", ["fashion_mnist", "cifar10"])
 @pytest.mark.parametrize("kind", ["missing", "file"])
 def test_a_data_dir_that_is_no_directory_is_refused_and_not_created(tmp_path, cache, name, kind):
@@ -204,6 +284,7 @@ def test_digits_split_is_fixed_disjoint_and_complete():
     rows = {tuple(r) for r in train.X.flatten(1).tolist()} & {tuple(r) for r in test.X.flatten(1).tolist()}
     assert len(rows) < 10  # a few duplicate images exist in digits; the split itself is disjoint by index
     assert float(train.X.max()) == 1.0  # pixel values 0..16 scaled by 1/16
+    assert torch.equal(load_image_dataset("digits", "test", n=449).X, test.X)  # exactly all is no error
 
 
 def test_fake_dataset_seeded_any_shape_and_learnable():
@@ -228,6 +309,9 @@ def test_fake_dataset_seeded_any_shape_and_learnable():
     (lambda: fake_image_dataset(4, (3, 0, 2)), r"shape must be \(C, H, W\) with positive integers"),
     (lambda: fake_image_dataset(4, num_classes=1), r"num_classes must be an integer >= 2, got 1"),
     (lambda: load_image_dataset("digits", "test").subset(0), r"n must be a positive integer, got 0"),
+    (lambda: load_image_dataset("digits", "test", n=450), r"^digits has 449 test images, fewer than the 450 asked "
+                                                          r"for; ask for at most 449 \(0 means all"),
+    (lambda: load_image_dataset("fake", "train", fake_size=64, n=65), r"^fake has 64 train images, fewer than the 65"),
     (lambda: channel_stats(torch.zeros(3, 4)), r"X must have shape \(n, C, H, W\), got \(3, 4\)"),
 ])
 def test_dataset_errors(call, match):
@@ -278,3 +362,10 @@ def test_ensure_dataset_checks_both_splits_and_downloads_through_torchvision(tmp
     assert calls == ["SVHN"]
     with pytest.raises(ValueError, match="unknown dataset 'cifar11'"):
         datasets.ensure_dataset("cifar11")
+
+
+@pytest.mark.skipif(not datasets.DEBIAN_FASHION_MNIST.is_dir(), reason="needs the Debian package dataset-fashion-mnist")
+@pytest.mark.parametrize("name", ["digits", "fashion_mnist"])
+def test_split_sizes_table_matches_what_loads(name, cache):
+    """SPLIT_SIZES (which sweeps check sizes against) is what the loader gives, for the datasets present offline."""
+    assert tuple(load_image_dataset(name, split).n for split in ("train", "test")) == datasets.SPLIT_SIZES[name]

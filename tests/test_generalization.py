@@ -309,7 +309,7 @@ def test_alternating_line():
 
 
 def test_generalization_gap_run_records_the_final_epoch_clean_gap():
-    from mixup_repro.config import GeneralizationGapConfig
+    from mixup_repro.config import ConfigError, GeneralizationGapConfig
     from mixup_repro.experiments import run_generalization_gap
 
     cfg = GeneralizationGapConfig(datasets=("fake",), models=("mlp",), train_sizes=(48,), test_sizes=(32,),
@@ -324,5 +324,5 @@ def test_generalization_gap_run_records_the_final_epoch_clean_gap():
     assert not np.allclose(r.arrays["fake.1.mixup_loss"][:, 1:], r.arrays["fake.1.train_loss_clean"][:, 1:])
     assert [c["verdict"] for c in r.metrics["claims"]][-1] == "INFO"
     assert all(c["paper"].strip() for c in r.metrics["claims"])
-    with pytest.raises(ValueError, match=r"must have the same length"):
-        run_generalization_gap(GeneralizationGapConfig(models=("mlp",)), progress=False, save=False)
+    with pytest.raises(ConfigError, match=r"must have the same length \(one entry per panel\), got 2, 1, 2, 2"):
+        GeneralizationGapConfig(models=("mlp",))

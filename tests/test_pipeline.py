@@ -118,6 +118,22 @@ def test_cli_refuses_a_missing_data_dir_before_a_kernel(no_kernel, tmp_path, mon
     assert sorted(tmp_path.iterdir()) == []  # nothing written, no directory created
 
 
+@pytest.mark.parametrize("output, error, message", [
+    (lambda t: t, ConfigError, r"--output .* is a directory; give the executed notebook's file path"),
+    (lambda t: t / "out.html", ConfigError, r"--output .*out.html must name a notebook file ending in .ipynb"),
+    (lambda t: t / "a_file" / "out.ipynb", ResultsDirError,
+     r"cannot write the executed notebook under .*a_file.*; pass --output a path in a writable directory"),
+])
+def test_run_notebook_refuses_a_bad_output_before_a_kernel(no_kernel, fake_root, tmp_path, output, error, message):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "a_file").write_text("nothing goes below a file")
+    before = sorted(out_dir.rglob("*"))
+    with pytest.raises(error, match=message):
+        pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root, output=output(out_dir))
+    assert sorted(out_dir.rglob("*")) == before and not (fake_root / "runs").exists()
+
+
 def test_run_notebook_missing_source(no_kernel, fake_root):
     (fake_root / "notebooks" / "lemma31_fig2.ipynb").unlink()
     with pytest.raises(FileNotFoundError, match=r"notebook .*lemma31_fig2.ipynb not found"):
@@ -258,6 +274,15 @@ def test_run_notebook_executes_with_relative_paths(fake_root):
     assert nb.metadata.papermill.parameters == cfg.to_dict()
     assert f"epochs 3 hash {cfg.config_hash()}" in nb.cells[-1].outputs[0].text
     assert str(fake_root.parent) not in out.read_text(), "an absolute path leaked into the notebook"
+
+
+@pytest.mark.slow
+def test_run_notebook_writes_an_output_outside_the_checkout(fake_root, tmp_path):
+    target = tmp_path / "elsewhere" / "run.ipynb"
+    out = pipeline.run_notebook("lemma31_fig2", "smoke", {"epochs": 3}, root=fake_root, output=target,
+                                progress=False)
+    assert out == target and nbformat.read(out, as_version=4).metadata.papermill.output_path == str(target)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["run.ipynb"]
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import time
 
 import numpy as np
 import pytest
@@ -86,7 +88,7 @@ def test_altered_or_truncated_file_detected(tmp_path, fname):
 def test_missing_file_detected(tmp_path, fname):
     path = save_result(_result(), tmp_path)
     (path / fname).unlink()
-    with pytest.raises(CorruptResultError, match=rf"{fname} is missing"):
+    with pytest.raises(CorruptResultError, match=rf"{fname} is missing.*; re-running the notebook or sweep that saved it"):
         load_result(path)
 
 
@@ -97,6 +99,36 @@ def test_manifest_edited_detected(tmp_path):
     (path / "MANIFEST.json").write_text(json.dumps(manifest))
     with pytest.raises(CorruptResultError, match=r"MANIFEST.json lists"):
         load_result(path)
+
+
+def test_a_file_in_place_of_a_result_is_corrupt_and_replaced_without_leftovers(tmp_path):
+    path = save_result(_result(), tmp_path)
+    shutil.rmtree(path)
+    path.write_text("junk")
+    with pytest.raises(CorruptResultError, match=r"is not a result directory \(a file is in its place\)"):
+        load_result(path)
+    save_result(_result(), tmp_path)
+    assert os.listdir(path.parent) == [path.name] and load_result(path).metrics["train_loss_clean"] == 0.25
+
+
+def test_stale_temporaries_of_the_key_are_removed_and_fresh_ones_kept(tmp_path):
+    """A kill -9 mid-write leaves hidden temporaries; the next write of that key deletes those over 10 minutes
+    old and keeps younger ones, which may belong to a concurrent writer of the same key."""
+    path = save_result(_result(), tmp_path)
+    key, old = path.name, time.time() - results.STALE_TEMP_S - 60
+    stale = [f".{key}.tmp-abcd1234", f".{key}.old-efgh5678"]
+    for name in stale:
+        (path.parent / name).mkdir()
+        (path.parent / name / "arrays.npz").write_bytes(b"partial")
+    (path.parent / f".{key}.old-file0000").write_text("junk moved aside")
+    kept = [f".{key}.tmp-fresh000", ".0123456789ab.tmp-otherkey"]  # a running writer; another key's temporary
+    for name in kept:
+        (path.parent / name).mkdir()
+    for name in [*stale, f".{key}.old-file0000", kept[1]]:
+        os.utime(path.parent / name, (old, old))
+    save_result(_result(train_loss_clean=0.5), tmp_path)
+    assert sorted(os.listdir(path.parent)) == sorted([key, *kept])
+    assert load_result(path).metrics["train_loss_clean"] == 0.5
 
 
 def test_no_result_directory(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,8 @@ import yaml
 from mixup_repro import cli
 from mixup_repro.config import ConfigError
 from mixup_repro.results import load_result
-from mixup_repro.sweep import RUN_NAME, SweepGrid, TrainRunConfig, load_grid, run_key, run_one, run_sweep
+from mixup_repro.sweep import (RUN_NAME, SweepError, SweepGrid, TrainRunConfig, load_grid, run_key, run_one,
+                               run_sweep)
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +60,18 @@ def test_run_key_depends_on_config_and_version(monkeypatch):
     assert old == run_key(TrainRunConfig(epochs=5)) != run_key(TrainRunConfig(epochs=6))
     monkeypatch.setattr("mixup_repro.__version__", "9.9.9")
     assert run_key(cfg) != old
+
+
+def test_image_sizes_beyond_the_dataset_and_huge_seeds_are_refused_in_the_grid():
+    with pytest.raises(ConfigError, match=r"digits has 449 test images, fewer than n_test = 1,000; set n_test <= 449"):
+        TrainRunConfig(dataset="digits", model="mlp", dtype="float32", n_samples=100)
+    with pytest.raises(ConfigError, match=r"cifar10 has 50,000 training images, fewer than n_samples = 50,001"):
+        TrainRunConfig(dataset="cifar10", model="cnn", dtype="float32", n_samples=50_001, n_test=100)
+    assert TrainRunConfig(dataset="digits", model="mlp", dtype="float32", n_samples=1348, n_test=449).n_test == 449
+    assert TrainRunConfig(dataset="fake", model="mlp", dtype="float32", n_test=5000).n_test == 5000  # generated
+    with pytest.raises(ConfigError, match=r"parameter 'seeds' of sweep grid 'sweep' element \[0\] must be in "
+                                          r"\[0, 4294967295\], got 4294967296"):
+        SweepGrid.from_mapping({**GRID, "seeds": [2**32]})
 
 
 def test_example_grids_are_valid():
@@ -171,6 +185,111 @@ def test_worker_killed_mid_run_is_retried_and_resumes(client, tmp_path):
     for name, value in ref.arrays.items():
         np.testing.assert_array_equal(res.arrays[name], value, err_msg=name)
     assert res.metrics == ref.metrics
+
+
+def _count_call(root) -> None:
+    with open(Path(root).parent / "calls.log", "a") as fh:  # beside the results: one line per task attempt
+        fh.write("call\n")
+
+
+def _as_version(version: str, cfg, root, **kw):
+    import mixup_repro
+
+    old, mixup_repro.__version__ = mixup_repro.__version__, version
+    try:
+        return run_one(cfg, root, **kw)
+    finally:
+        mixup_repro.__version__ = old
+
+
+def _worker_of_another_version(cfg, root, **kw):
+    """A worker that joined late with mixup-repro 9.9.9."""
+    _count_call(root)
+    return _as_version("9.9.9", cfg, root, **kw)
+
+
+def _old_worker_of_another_version(cfg, root, expected_key=None, client_version=None, **kw):
+    """The same, without the worker-side key check (a release before it): the client must catch it."""
+    _count_call(root)
+    return _as_version("9.9.9", cfg, root, **kw)
+
+
+def _worker_without_the_shared_directory(cfg, root, **kw):
+    """A worker whose results directory is another one than the client's."""
+    _count_call(root)
+    return run_one(cfg, Path(root).parent / "elsewhere", **kw)
+
+
+def _refused_run(cfg, root, **kw):
+    """A run refused by its own validation: it would fail the same way on every retry."""
+    _count_call(root)
+    raise ConfigError("batch_size 99 exceeds n_samples 64; use 0 for full batch")
+
+
+@pytest.mark.parametrize("run_fn, message", [
+    (_worker_of_another_version, r"SweepError: this worker runs mixup-repro 9\.9\.9, the client \d[^:]*: run key "
+                                 r"\w+ here, {key} on the client; install the same mixup-repro version on every "
+                                 r"worker"),
+    (_old_worker_of_another_version, r"a worker saved this run under key \w+ \(.*\), not {key}: it runs another "
+                                     r"mixup-repro version or source; install the same version on every worker"),
+    (_worker_without_the_shared_directory, r"a worker reported this run computed at .*elsewhere.*, but .*/r/sweep_run/"
+                                           r"{key} does not exist here; the results directory must be shared by "
+                                           r"every worker"),
+    (_refused_run, r"ConfigError: batch_size 99 exceeds n_samples 64"),
+], ids=["late worker of another version", "same, without the worker check", "results not shared", "refused run"])
+def test_a_run_the_client_cannot_use_fails_once_and_is_not_counted(client, tmp_path, run_fn, message):
+    grid = SweepGrid.from_mapping({**GRID, "seeds": [0], "method": ["erm"]})
+    (key,) = [run_key(c) for c in grid.runs()]
+    with pytest.raises(SweepError, match=f"1 of 1 runs failed: {key}: " + message.format(key=key)):
+        run_sweep(grid, results_root=tmp_path / "r", client=client, progress=False, run_fn=run_fn)
+    assert (tmp_path / "calls.log").read_text().count("call") == 1  # not retried: it would fail the same way
+    summary = yaml.safe_load((tmp_path / "r" / "sweeps" / "tiny.json").read_text())
+    assert summary["counts"] == {"computed": 0, "skipped": 0, "failed": 1}
+    assert not (tmp_path / "r" / RUN_NAME / key).exists()
+
+
+def test_run_one_refuses_a_key_other_than_the_clients(tmp_path, monkeypatch):
+    cfg = TrainRunConfig(**{**GRID["train"], "epochs": 2})
+    key = run_key(cfg)
+    monkeypatch.setattr("mixup_repro.__version__", "9.9.9")
+    with pytest.raises(SweepError, match=r"this worker runs mixup-repro 9\.9\.9, the client 0\.0\.1: run key \w+ "
+                                         r"here, \w+ on the client; install the same mixup-repro version"):
+        run_one(cfg, tmp_path, expected_key=key, client_version="0.0.1")
+    assert not tmp_path.joinpath(RUN_NAME).exists()
+
+
+def test_a_missing_cuda_device_is_refused_before_any_run(client, tmp_path):
+    grid = SweepGrid.from_mapping({**GRID, "seeds": [0], "method": ["erm"], "device": "cuda:99"})
+    with pytest.raises(ConfigError, match=r"device 'cuda:99' needs CUDA GPU 99, found \d+ CUDA GPUs? on worker "
+                                          r"tcp://.*; set device: auto or cpu in the grid"):
+        run_sweep(grid, results_root=tmp_path / "r", client=client, progress=False)
+    assert not (tmp_path / "r").exists()
+    # a worker that joins later refuses the run itself (a ValueError: reported once, not retried)
+    with pytest.raises(ValueError, match=r"device 'cuda:99' needs CUDA GPU 99, found \d+ CUDA GPUs? on this machine"):
+        run_one(grid.runs()[0], tmp_path / "r", device="cuda:99")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_device_cuda_on_a_machine_without_a_gpu_is_refused(client, tmp_path):
+    grid = SweepGrid.from_mapping({**GRID, "seeds": [0], "method": ["erm"], "device": "cuda"})
+    with pytest.raises(ConfigError, match=r"device 'cuda' needs a CUDA GPU, found 0 CUDA GPUs on worker tcp://"):
+        run_sweep(grid, results_root=tmp_path / "r", client=client, progress=False)
+
+
+def test_a_corrupt_result_is_reported_by_the_client_only(tmp_path):
+    """The client warns when it sends a corrupt result to be recomputed; the worker does not warn again."""
+    cfg = TrainRunConfig(**{**GRID["train"], "epochs": 2})
+    key = run_key(cfg)
+    run_one(cfg, tmp_path, device="cpu")
+    victim = tmp_path / RUN_NAME / key / "metrics.json"
+    victim.write_text(victim.read_text()[:-5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_one(cfg, tmp_path, device="cpu", expected_key=key)["status"] == "computed"
+    victim.write_text(victim.read_text()[:-5])
+    with pytest.warns(UserWarning, match="recomputing a corrupt sweep result"):
+        run_one(cfg, tmp_path, device="cpu")  # called on its own, run_one is the one to say so
 
 
 def test_cli_sweep_on_a_running_scheduler(client, tmp_path, capsys):

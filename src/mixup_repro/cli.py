@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,17 +14,16 @@ from typing import Any, Sequence
 import yaml
 
 from . import config, pipeline
-from .config import ConfigError
+from .config import FLOAT_LITERAL, ConfigError
 from .results import ENV_VAR, ResultsDirError
 
-_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def _parse_value(raw: str) -> Any:
     """Parse a ``-p`` value as YAML (like ``papermill -y``), also reading ``1e-3`` as a float."""
     value = yaml.safe_load(raw)
     # YAML 1.1 reads exponent floats without a dot ("1e-3") as strings.
-    return float(value) if isinstance(value, str) and _FLOAT.fullmatch(value) else value
+    return float(value) if isinstance(value, str) and FLOAT_LITERAL.fullmatch(value) else value
 
 
 _RESULTS_HELP = "where saved results are read and written (default: $MIXUP_REPRO_RESULTS or <checkout>/results)"

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -54,6 +55,17 @@ _IPYTHON_NAMES = frozenset({"In", "Out", "get_ipython", "exit", "quit", "open"})
 _LITERAL_TYPES = (int, float, str, bool, list, tuple, dict, type(None))
 
 
+#: Largest seed: scikit-learn's and numpy's legacy generators take seeds below 2**32.
+SEED_MAX = 2**32 - 1
+#: A float literal, including the exponent forms (``1e-3``) that YAML 1.1 reads as strings.
+FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _number_text(x: float) -> str:
+    """A bound as written: integers exactly (``4294967295``, ``1000000``), other values with ``g``."""
+    return str(int(x)) if float(x).is_integer() and abs(x) < 2**53 else f"{x:g}"
+
+
 class ConfigError(ValueError):
     """A parameter, profile or notebook name was refused; the message says what to change."""
 
@@ -77,8 +89,8 @@ class _Spec:
             return "any value"
         left = "(" if self.low_open or self.low is None else "["
         right = ")" if self.high_open or self.high is None else "]"
-        low = "-inf" if self.low is None else f"{self.low:g}"
-        high = "inf" if self.high is None else f"{self.high:g}"
+        low = "-inf" if self.low is None else _number_text(self.low)
+        high = "inf" if self.high is None else _number_text(self.high)
         return f"{left}{low}, {high}{right}"
 
     def contains(self, value: float) -> bool:
@@ -131,6 +143,13 @@ class NotebookConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, self._coerce(f.name, getattr(self, f.name), "arguments"))
+        self._check_together()
+
+    def _check_together(self) -> None:
+        """Constraints between parameters (a schema overrides this); raises :class:`ConfigError`."""
+
+    def _refuse_together(self, problem: str) -> None:
+        raise ConfigError(f"parameters of {self.KIND} '{self.NAME}': {problem}")
 
     # -- validation -------------------------------------------------------------------------------
     @classmethod
@@ -167,6 +186,8 @@ class NotebookConfig:
         elif tp is int:
             ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
         elif tp is float:
+            if isinstance(value, str) and FLOAT_LITERAL.fullmatch(value.strip()):
+                value = float(value)  # YAML 1.1 (profiles, sweep grids) reads "1e-3" as a string
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
         else:
             ok = isinstance(value, tp)
@@ -196,6 +217,11 @@ class NotebookConfig:
         if not isinstance(mapping, Mapping):
             raise ConfigError(f"parameters for {cls.KIND} '{cls.NAME}' in {source} must be a mapping of "
                               f"name -> value, got {type(mapping).__name__}")
+        return cls(**cls._checked_values(mapping, source))
+
+    @classmethod
+    def _checked_values(cls, mapping: Mapping[str, Any], source: str) -> dict[str, Any]:
+        """``mapping`` with every name known and every value coerced (one parameter at a time)."""
         known = cls.field_names()
         for key in mapping:
             if key not in known:
@@ -203,13 +229,13 @@ class NotebookConfig:
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ConfigError(f"unknown parameter '{key}' for {cls.KIND} '{cls.NAME}'{hint}; known "
                                   f"parameters: {', '.join(known)}; fix the name in {source}")
-        return cls(**{k: cls._coerce(k, v, source) for k, v in mapping.items()})
+        return {k: cls._coerce(k, v, source) for k, v in mapping.items()}
 
     def with_overrides(self, overrides: Mapping[str, Any] | None, *, source: str = "overrides") -> "NotebookConfig":
         """A copy with some parameters replaced, validated like ``from_mapping``."""
         if not overrides:
             return self
-        type(self).from_mapping(overrides, source=source)  # blame the overrides, not the base values
+        type(self)._checked_values(overrides, source)  # blame the overrides, not the base values
         return type(self).from_mapping({**self.to_dict(), **overrides}, source=source)
 
     # -- export -----------------------------------------------------------------------------------
@@ -339,8 +365,8 @@ class Lemma31Config(NotebookConfig):
 
     n_samples: int = param(128, low=8, high=20000, help="two-moons training points, typically 100-2000")
     noise: float = param(0.1, low=0, high=1, help="std of the Gaussian noise added to two moons, typically 0.05-0.3")
-    data_seed: int = param(0, low=0, help="seed of the two-moons sample")
-    seed: int = param(0, low=0, help="seed of model initialisation and mixing")
+    data_seed: int = param(0, low=0, high=SEED_MAX, help="seed of the two-moons sample")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of model initialisation and mixing")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
     hidden: int = param(32, low=1, high=4096, help="MLP hidden width in units, typically 8-256")
@@ -366,8 +392,8 @@ class Thm31Config(NotebookConfig):
     dim: int = param(10, low=2, high=1000, help="input dimension d of the separable Gaussian data, typically 2-50")
     separation: float = param(6.0, low=0, high=100, low_open=True, help="distance between the two Gaussian means (input units), typically 4-10")
     noise: float = param(0.1, low=0, high=1, help="std of the two-moons noise, typically 0.05-0.3")
-    data_seed: int = param(0, low=0, help="seed of the data samples")
-    seed: int = param(0, low=0, help="seed of initialisation and mixing")
+    data_seed: int = param(0, low=0, high=SEED_MAX, help="seed of the data samples")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of initialisation and mixing")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
     epochs: int = param(200, low=1, high=100000, help="full-batch mixup epochs, typically 100-2000")
@@ -388,8 +414,8 @@ class Thm32Config(NotebookConfig):
     n_samples: int = param(200, low=8, high=20000, help="training points, typically 100-2000")
     dim: int = param(2, low=2, high=1000, help="input dimension of the XOR-cones data, typically 2-20")
     margin: float = param(0.2, low=0, high=0.78, help="angular margin of the XOR-cones data (radians), typically 0-0.4")
-    data_seed: int = param(0, low=0, help="seed of the data sample")
-    seed: int = param(0, low=0, help="seed of initialisation, mixing and PGD starts")
+    data_seed: int = param(0, low=0, high=SEED_MAX, help="seed of the data sample")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of initialisation, mixing and PGD starts")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam, typically 0.1-2")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically 0.1-2")
     hidden: int = param(64, low=1, high=4096, help="hidden units of the one-hidden-layer ReLU MLPs, typically 16-256")
@@ -417,7 +443,7 @@ class Fig1aConfig(NotebookConfig):
     n_test: int = param(0, low=0, help="test images for clean accuracy and FGSM, 0 for all")
     model: str = param("mlp", choices=("mlp", "cnn", "wrn16_8", "preact_resnet18"), help="architecture; mlp (cpu), wrn16_8 (paper)")
     mlp_hidden: tuple[int, ...] = param((256,), low=1, high=65536, help="hidden widths of the mlp model, typically (256,) to (1024, 1024)")
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0, help="one ERM and one mixup model per seed; at least 3 for a spread")
+    seeds: tuple[int, ...] = param((0, 1, 2), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup Beta(alpha, beta), typically 0.2-2 (1 in the mixup reference code)")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter, typically equal to alpha")
     epochs: int = param(4, low=1, high=1000, help="training epochs, typically 4-10 (cpu) or 30-100 (paper)")
@@ -468,7 +494,12 @@ class GLMRegularizationConfig(NotebookConfig):
     alpha_grid: tuple[float, ...] = param((0.2, 0.5, 1.0, 2.0, 4.0), low=0, high=64, low_open=True,
                                           help="alpha = beta values at which E[(1-lam)^2/lam^2] is examined, each in (0, 64]")
     quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact mixup loss, typically 16-64")
-    seed: int = param(0, low=0, help="seed of the data, the mixing draws and the initialisation")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of the data, the mixing draws and the initialisation")
+
+    def _check_together(self) -> None:
+        if self.rank > self.d or max(self.rank_grid) > self.d:
+            self._refuse_together(f"rank ({self.rank}) and every rank_grid value (largest {max(self.rank_grid)}) "
+                                  f"must be <= d ({self.d}); lower them or raise d")
 
 
 @register
@@ -489,7 +520,12 @@ class RademacherConfig(NotebookConfig):
     rho_sample: int = param(5000, low=100, high=10000000, help="inputs drawn to estimate rho, typically 2000-100000")
     rho_directions: int = param(64, low=1, high=100000, help="random directions tried in the rho estimate, typically 32-512")
     loss: str = param("logistic", choices=("logistic", "poisson"), help="GLM whose A'' defines W_gamma and rho")
-    seed: int = param(0, low=0, help="seed of the data, the sign vectors and the rho directions")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of the data, the sign vectors and the rho directions")
+
+    def _check_together(self) -> None:
+        if max(self.rank_grid) > self.d:
+            self._refuse_together(f"every rank_grid value (largest {max(self.rank_grid)}) must be <= d ({self.d}); "
+                                  f"lower it or raise d")
 
 
 _IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "cifar10", "cifar100", "svhn", "fake")
@@ -524,7 +560,14 @@ class GeneralizationGapConfig(NotebookConfig):
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
-    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")
+    seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")
+
+    def _check_together(self) -> None:
+        lengths = [len(self.datasets), len(self.models), len(self.train_sizes), len(self.test_sizes)]
+        if len(set(lengths)) > 1:
+            self._refuse_together(f"datasets, models, train_sizes and test_sizes must have the same length (one "
+                                  f"entry per panel), got {', '.join(map(str, lengths))}; give each of them one "
+                                  f"value per dataset")
 
 
 @register
@@ -553,9 +596,9 @@ class Fig3Config(NotebookConfig):
     ncal_hidden: int = param(64, low=1, high=4096, help="width of the two hidden layers of the line MLP")
     ncal_lr: float = param(0.02, low=0, high=1, low_open=True, help="Adam learning rate on the line dataset, typically 1e-3-3e-2")
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
-    bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
+    bf16: bool = param(False, help="bf16 autocast for training forward passes (GPU); evaluations run without it, so zero errors are not decided at bf16 resolution")
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
-    seed: int = param(0, low=0, help="base seed; run seeds are derived from it")
+    seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")

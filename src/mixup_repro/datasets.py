@@ -18,7 +18,7 @@ Where the files come from, in this order:
   always offline.
 
 When a dataset is missing, :class:`DatasetNotFoundError` names the files expected, where they were looked for
-and how to get them.
+and how to get them; a Fashion-MNIST file that does not unpack or is truncated is refused naming it.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import shutil
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 SPLITS = ("train", "test")
+#: (training, test) examples of each real dataset as loaded here (digits: our 75/25 split of scikit-learn's 1,797).
+SPLIT_SIZES = {"fashion_mnist": (60_000, 10_000), "kmnist": (60_000, 10_000), "digits": (1_348, 449),
+               "cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "svhn": (73_257, 26_032)}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CACHE_ENV = "MIXUP_REPRO_DATA"
 #: How each entry point takes a data folder, and allows a download (for the advice in error messages).
@@ -80,7 +83,7 @@ DIGITS_SEED, DIGITS_TEST_FRACTION = 0, 0.25
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are not on disk (and no download was allowed or it failed); the message says how to fix it."""
+    """A dataset's files are missing (no download allowed, or it failed) or corrupt; the message says how to fix it."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,15 @@ class ImageDataset:
         return tuple(self.X.shape[1:])
 
     def subset(self, n: int) -> "ImageDataset":
-        """The first ``n`` examples (the order is fixed by the dataset, so this is deterministic)."""
+        """The first ``n`` examples (the order is fixed by the dataset, so this is deterministic).
+
+        More than there are is refused rather than capped: a run's config must state the size it trained on.
+        """
         if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n:
             raise ValueError(f"n must be a positive integer, got {n!r}")
-        n = min(n, self.n)
+        if n > self.n:
+            raise ValueError(f"{self.name} has {self.n} {self.split} images, fewer than the {n} asked for; ask for "
+                             f"at most {self.n} (0 means all in the notebooks' size parameters)")
         return ImageDataset(self.X[:n], self.y[:n], self.name, self.split, self.num_classes, self.source)
 
 
@@ -162,22 +170,70 @@ def _find_idx_files(folder: Path) -> dict[str, Path] | None:
     return found
 
 
+def _corrupt(path: Path, reason: str) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"Fashion-MNIST file {path} is truncated or corrupt ({reason}); replace it with an intact copy (the Debian "
+        f"files: `apt-get install --reinstall dataset-fashion-mnist`), or delete it and allow a torchvision "
+        f"download ({_DOWNLOAD_HOW})")
+
+
+def _idx_problem(path: Path, stem: str) -> str | None:
+    """Why the unpacked IDX file ``path`` (the format of ``stem``) cannot be Fashion-MNIST, or None if it can.
+
+    Checks the header (magic number, 28x28 images) and that the size is the header's: a truncated file fails.
+    """
+    nd = 3 if "images" in stem else 1
+    with open(path, "rb") as f:
+        header = f.read(4 * (nd + 1))
+    if len(header) < 4 * (nd + 1) or int.from_bytes(header[:4], "big") != 0x0800 + nd:
+        return f"no IDX header of {'images' if nd == 3 else 'labels'}"
+    dims = [int.from_bytes(header[4 * i:4 * i + 4], "big") for i in range(1, nd + 1)]
+    if dims[1:] not in ([], [28, 28]):
+        return f"images of {dims[1]}x{dims[2]} pixels, expected 28x28"
+    expected, size = len(header) + math.prod(dims), path.stat().st_size
+    return None if size == expected else f"{size} bytes where its header announces {expected}"
+
+
 def _unpack_atomically(files: dict[str, Path], raw: Path) -> None:
-    """Gunzip (or copy) each file into ``raw`` through a temporary name, so a reader never sees half a file."""
+    """Gunzip (or copy) each file into ``raw`` through a temporary name, so a reader never sees half a file.
+
+    A file that does not unpack, or unpacks to a truncated IDX file, is refused naming the source file; the
+    folders made here for it are removed again if they stayed empty.
+    """
+    made = [d for d in (raw, *raw.parents) if not d.exists()]
     raw.mkdir(parents=True, exist_ok=True)
-    for stem, src in files.items():
-        dest = raw / stem
-        if dest.is_file():
-            continue
-        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=raw)
-        try:
-            _umask_mode(tmp)
-            with os.fdopen(fd, "wb") as out, (gzip.open(src, "rb") if src.suffix == ".gz" else open(src, "rb")) as inp:
-                shutil.copyfileobj(inp, out)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+    try:
+        for stem, src in files.items():
+            dest = raw / stem
+            if dest.is_file():
+                continue
+            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=raw)
+            try:
+                _umask_mode(tmp)
+                opener = gzip.open if src.suffix == ".gz" else open
+                with os.fdopen(fd, "wb") as out, opener(src, "rb") as inp:
+                    while True:
+                        try:  # only reading: a failed write (a full disk) is not the source file's fault
+                            chunk = inp.read(1 << 20)
+                        except (EOFError, OSError, zlib.error) as err:  # BadGzipFile is an OSError
+                            raise _corrupt(src, str(err) or type(err).__name__) from err
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                problem = _idx_problem(Path(tmp), stem)
+                if problem:
+                    raise _corrupt(src, f"it unpacks to {problem}")
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    except BaseException:
+        for folder in made:  # innermost first; stop at the first one that holds something
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _writable(folder: Path) -> bool:
@@ -232,6 +288,13 @@ def _fashion_mnist_torchvision(split: str, data_dir: Path | None, download: bool
     from torchvision.datasets import FashionMNIST
 
     root, source = _fashion_mnist_root(data_dir, download, debian_dir)
+    if source != "torchvision download":  # torchvision's own reader fails on a truncated file with a bare assert
+        prefix = "train" if split == "train" else "t10k"
+        for stem in (f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"):
+            path = root / "FashionMNIST" / "raw" / stem
+            problem = _idx_problem(path, stem)
+            if problem:
+                raise _corrupt(path, problem)
     try:
         ds = FashionMNIST(str(root), train=split == "train", download=download and source == "torchvision download")
     except (RuntimeError, OSError) as err:  # torchvision: "Dataset not found", or a failed download
@@ -322,11 +385,12 @@ def load_image_dataset(name: str, split: str, data_dir: str | Path | None = None
         split: ``train`` or ``test``.
         data_dir: a folder holding the files (see the module docstring); None or "" for the defaults.
         download: allow torchvision to download a missing dataset (needs internet).
-        n: keep only the first ``n`` examples (None: all).
+        n: keep only the first ``n`` examples (None: all; more than the split holds is an error).
         fake_shape, fake_classes, fake_size, seed: the ``fake`` dataset's (C, H, W), classes, size and seed.
         debian_dir: where the Debian package puts Fashion-MNIST (a parameter for tests).
     Raises:
-        DatasetNotFoundError: the files are missing and no download was allowed (or it failed).
+        DatasetNotFoundError: the files are missing and no download was allowed (or it failed), or one is corrupt.
+        ValueError: ``n`` exceeds the split's size.
     """
     _check_split(split)
     data_dir = _data_dir(name, data_dir, download)

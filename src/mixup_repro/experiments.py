@@ -788,8 +788,8 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
     start = time.perf_counter()
     device = resolve_device(cfg.device)
     kwargs = dict(data_dir=cfg.data_dir or None, download=cfg.download)
-    train = load_image_dataset(cfg.dataset, "train", n=cfg.n_train or None, **kwargs)
-    test = load_image_dataset(cfg.dataset, "test", n=cfg.n_test or None, **kwargs)
+    train = load_image_dataset(cfg.dataset, "train", n=cfg.n_train or None, fake_size=cfg.n_train or 512, **kwargs)
+    test = load_image_dataset(cfg.dataset, "test", n=cfg.n_test or None, fake_size=cfg.n_test or 512, **kwargs)
     mean, std = channel_stats(train.X)
     n_pgd = min(cfg.n_pgd, test.n)
     X_pgd, y_pgd = test.X[:n_pgd], test.y[:n_pgd]
@@ -1063,8 +1063,6 @@ def run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool = Tru
 
 def _run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool, save: bool) -> Result:
     start = time.perf_counter()
-    if cfg.rank > cfg.d or max(cfg.rank_grid) > cfg.d:
-        raise ValueError(f"rank ({cfg.rank}) and every rank_grid value ({max(cfg.rank_grid)}) must be <= d ({cfg.d})")
     a, b = cfg.alpha, cfg.beta
     m1, m2 = lambda_moments(a, b)
     arrays: dict[str, np.ndarray] = {}
@@ -1324,8 +1322,6 @@ def run_rademacher(cfg: RademacherConfig, *, progress: bool = True, save: bool =
 
 def _run_rademacher(cfg: RademacherConfig, *, progress: bool, save: bool) -> Result:
     start = time.perf_counter()
-    if max(cfg.rank_grid) > cfg.d:
-        raise ValueError(f"every rank_grid value must be <= d ({cfg.d}), got {max(cfg.rank_grid)}")
     gen_t = torch.Generator().manual_seed(_seed_for(cfg.seed, 0))
     rho_data = gen.low_rank_glm_data(cfg.rho_sample, cfg.d, max(cfg.rank_grid), cfg.loss, n_test=1,
                                      seed=_seed_for(cfg.seed, 1))
@@ -1501,10 +1497,6 @@ def run_generalization_gap(cfg: GeneralizationGapConfig, *, progress: bool = Tru
     the mixup objective. The generalization gap is ``test_loss - train_loss_clean``, read at the **final** epoch
     (not the best one). Each seed gives every method the same initial weights.
     """
-    n = len(cfg.datasets)
-    if not (len(cfg.models) == len(cfg.train_sizes) == len(cfg.test_sizes) == n):
-        raise ValueError(f"datasets, models, train_sizes and test_sizes must have the same length, got {n}, "
-                         f"{len(cfg.models)}, {len(cfg.train_sizes)}, {len(cfg.test_sizes)}")
     with _torch_threads(cfg.torch_threads):
         return _run_generalization_gap(cfg, progress=progress, save=save)
 

@@ -108,6 +108,16 @@ def _check_notebook_parameters(name: str, source: Path, schema: type[config.Note
             f"make the notebook's parameters cell list exactly the schema's fields")
 
 
+def _check_output(out: Path) -> None:
+    """Refuse an ``--output`` that cannot become the executed notebook, before any work starts."""
+    if out.is_dir():
+        raise ConfigError(f"--output {out} is a directory; give the executed notebook's file path, e.g. "
+                          f"{out / 'executed.ipynb'}")
+    if out.suffix != ".ipynb":
+        raise ConfigError(f"--output {out} must name a notebook file ending in .ipynb")
+    check_writable(out.parent, fix="pass --output a path in a writable directory", what="the executed notebook")
+
+
 def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] | None = None, *,
                  root: str | Path = Path("."), output: str | Path | None = None, progress: bool = True) -> Path:
     """Execute notebook ``name`` with papermill and return the executed copy's path.
@@ -129,8 +139,12 @@ def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] |
         _check_notebook_parameters(name, source, type(cfg))
     if getattr(cfg, "data_dir", "") and not getattr(cfg, "download", False):
         check_data_dir(cfg.data_dir)  # a typo fails here, not minutes later inside the kernel
-    out = Path(os.path.relpath(Path(output).resolve(), root)) if output else default_output(
-        name, profile, cfg, bool(overrides))
+    if output:
+        out = Path(output).expanduser().resolve()
+        _check_output(out)
+        out = out.relative_to(root) if out.is_relative_to(root) else out  # root / out is out when absolute
+    else:
+        out = default_output(name, profile, cfg, bool(overrides))
     _use_root_results(root)
     check_writable(results_dir())  # the notebook saves its result at the end: refuse before the work
     import papermill

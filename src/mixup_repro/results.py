@@ -22,6 +22,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -51,6 +52,9 @@ ENV_VAR = "MIXUP_REPRO_RESULTS"
 FILES = ("config.json", "metrics.json", "arrays.npz", "meta.json")
 MANIFEST = "MANIFEST.json"
 VERDICTS = ("PASS", "FAIL", "INFO")
+# A write takes seconds; a temporary this old was left by a killed writer, not one still writing.
+STALE_TEMP_S = 600
+_RERUN = "re-running the notebook or sweep that saved it recomputes it"
 
 
 class CorruptResultError(ValueError):
@@ -200,6 +204,38 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _remove(path: Path) -> None:
+    """Delete a file, link or directory tree; errors are ignored (another process may have removed it first)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def _remove_stale(directory: Path, prefixes: tuple[str, ...], suffix: str = "") -> None:
+    """Delete the entries of ``directory`` named ``<prefix>*<suffix>`` whose mtime is over ``STALE_TEMP_S`` old.
+
+    These are the temporaries of a writer killed mid-write (``kill -9`` runs no cleanup). A younger one may
+    belong to a writer of the same name that is still running (a shared results folder), so it stays.
+    """
+    cutoff = time.time() - STALE_TEMP_S
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(prefixes) and entry.name.endswith(suffix):
+            try:
+                stale = entry.stat(follow_symlinks=False).st_mtime < cutoff
+            except OSError:
+                continue
+            if stale:
+                _remove(Path(entry.path))
+
+
 def _ensure_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -212,8 +248,10 @@ def _ensure_dir(path: Path) -> None:
 
 
 def check_writable(path: str | Path, fix: str = f"choose a writable directory (--results-dir DIR, or the "
-                                                f"{ENV_VAR} environment variable)") -> None:
+                                                f"{ENV_VAR} environment variable)", what: str = "results") -> None:
     """Refuse a directory that cannot take new files, before any work starts, and leave nothing behind.
+
+    ``what`` names what would be written there and ``fix`` what to do instead, for the message.
 
     A missing directory is probed at its nearest existing parent (which must be a directory): the probe is a
     real temporary directory, created and removed, because ``os.access`` says yes to root on any mode.
@@ -227,7 +265,7 @@ def check_writable(path: str | Path, fix: str = f"choose a writable directory (-
             raise NotADirectoryError(f"{probe_in} is not a directory")
         os.rmdir(tempfile.mkdtemp(dir=probe_in, prefix=".write-probe-"))
     except OSError as err:
-        raise ResultsDirError(f"cannot write results under '{path}' ({err.strerror or err}); {fix}") from None
+        raise ResultsDirError(f"cannot write {what} under '{path}' ({err.strerror or err}); {fix}") from None
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
@@ -278,12 +316,14 @@ def save_result(result: Result, root: str | Path | None = None) -> Path:
     """Save ``result`` to ``<root>/<name>/<config_hash>/`` atomically and return that directory.
 
     Files go into a hidden temporary sibling, are fsynced, and the directory is renamed into place
-    (an older run with the same hash is replaced). A failure leaves the final name untouched.
+    (an older run with the same hash, or a file in its place, is replaced). A failure leaves the final name
+    untouched. Temporaries of this hash left by a killed writer are deleted once ``STALE_TEMP_S`` old.
     """
     config = result.config.to_dict() if hasattr(result.config, "to_dict") else dict(result.config)
     final = result_path(result.name, config, root)
     payload = _encode(result)
     _ensure_dir(final.parent)
+    _remove_stale(final.parent, (f".{final.name}.tmp-", f".{final.name}.old-"))
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
     old: Path | None = None
     try:
@@ -292,10 +332,12 @@ def save_result(result: Result, root: str | Path | None = None) -> Path:
                     "files": {fname: _write_bytes(tmp / fname, data) for fname, data in payload.items()}}
         _write_bytes(tmp / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         _fsync_dir(tmp)
-        if final.exists():
+        if os.path.lexists(final):
             # rename() cannot replace a non-empty directory: move the old run aside first.
             old = final.with_name(f".{final.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
             os.rename(final, old)
+            # Its mtime is that of the old run; stamp it so another writer's cleanup sees it as fresh.
+            os.utime(old, follow_symlinks=False)
         os.rename(tmp, final)
         _fsync_dir(final.parent)
     except BaseException:
@@ -304,7 +346,7 @@ def save_result(result: Result, root: str | Path | None = None) -> Path:
             os.rename(old, final)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
 
 
@@ -312,23 +354,25 @@ def load_result(path: str | Path) -> Result:
     """Load a saved run after checking every file against ``MANIFEST.json``."""
     path = Path(path)
     if not path.is_dir():
+        if os.path.lexists(path):
+            raise CorruptResultError(f"{path} is not a result directory (a file is in its place); {_RERUN}")
         raise FileNotFoundError(f"no saved result at {path}; run the notebook first (mixup-repro run NAME)")
     try:
         manifest = json.loads((path / MANIFEST).read_text())
         listed = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CorruptResultError(f"{path / MANIFEST} is missing or unreadable ({err}); re-run the notebook") from None
+        raise CorruptResultError(f"{path / MANIFEST} is missing or unreadable ({err}); {_RERUN}") from None
     if sorted(listed) != sorted(FILES):
-        raise CorruptResultError(f"{path / MANIFEST} lists {sorted(listed)}, expected {list(FILES)}; re-run the notebook")
+        raise CorruptResultError(f"{path / MANIFEST} lists {sorted(listed)}, expected {list(FILES)}; {_RERUN}")
     data = {}
     for fname in FILES:
         try:
             data[fname] = (path / fname).read_bytes()
         except OSError:
-            raise CorruptResultError(f"{path / fname} is missing; re-run the notebook") from None
+            raise CorruptResultError(f"{path / fname} is missing; {_RERUN}") from None
         if hashlib.sha256(data[fname]).hexdigest() != listed[fname]:
             raise CorruptResultError(f"{path / fname} does not match its checksum in {MANIFEST} "
-                                     f"(truncated or edited); re-run the notebook")
+                                     f"(truncated or edited); {_RERUN}")
     with np.load(io.BytesIO(data["arrays.npz"]), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
     return Result(name=manifest.get("name", path.parent.name), config=json.loads(data["config.json"]),
@@ -339,8 +383,9 @@ def cached(name: str, config: Mapping[str, Any], compute: Callable[[], Result], 
     """The saved run of ``name`` with ``config`` if it is valid and current, else ``compute()`` saved.
 
     Current means: the same resolved config, package version and library source fingerprint (see
-    :func:`source_fingerprint`) as this process. A corrupt result (checksum mismatch, missing file) is
-    recomputed with a warning, never trusted. ``compute`` must return a :class:`Result` of that config.
+    :func:`source_fingerprint`) as this process. A corrupt result (checksum mismatch, missing file, a file in
+    place of the directory) is recomputed with a warning, never trusted. ``compute`` must return a
+    :class:`Result` of that config.
     """
     config = dict(config)
     path = result_path(name, config, root)

@@ -22,8 +22,9 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping
 import numpy as np
 import yaml
 
-from .config import ConfigError, NotebookConfig, param
+from .config import SEED_MAX, ConfigError, NotebookConfig, param
 from .data import check_data_dir
+from .datasets import SPLIT_SIZES
 from .results import (CorruptResultError, Result, check_writable, config_hash, load_result, provenance,
                       result_path, results_dir, save_result, write_json_atomic)
 
@@ -39,7 +40,8 @@ _AXES = {"seeds": "seed", "alpha": "alpha", "dataset": "dataset", "model": "mode
 
 
 class SweepError(RuntimeError):
-    """Some runs of a sweep failed after their retries; the message lists them."""
+    """Some runs of a sweep failed (after their retries, or refused at once), or a worker runs another
+    mixup-repro; the message lists them and says what to do."""
 
 
 def _models_for(dataset: str) -> tuple[str, ...]:
@@ -66,8 +68,8 @@ class TrainRunConfig(NotebookConfig):
     method: str = param("mixup", choices=METHODS, help="erm (alpha = 0) or mixup (alpha > 0)")
     alpha: float = param(1.0, low=0, high=1024, help="first Beta parameter of lam, 0 for erm, typically 0.1-4")
     beta: float = param(1.0, low=0, high=1024, help="second Beta parameter of lam, 0 for erm, typically = alpha")
-    seed: int = param(0, low=0, help="seed of model initialisation, batch order and mixing")
-    data_seed: int = param(0, low=0, help="seed of the training sample (the test sample derives from it)")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of model initialisation, batch order and mixing")
+    data_seed: int = param(0, low=0, high=SEED_MAX, help="seed of the training sample (the test sample derives from it)")
     n_samples: int = param(256, low=8, high=10_000_000, help="training points (images: the first n), typically 100-50000")
     n_test: int = param(1000, low=2, high=10_000_000, help="test points (images: the first n), typically 1000-10000")
     noise: float = param(0.1, low=0, high=10, help="two_moons noise std (input units), typically 0.05-0.3")
@@ -105,6 +107,11 @@ class TrainRunConfig(NotebookConfig):
                               f"beta = {self.beta:g}; use method 'erm' for alpha = 0")
         if self.batch_size > self.n_samples:
             raise ConfigError(f"batch_size {self.batch_size} exceeds n_samples {self.n_samples}; use 0 for full batch")
+        if self.dataset in SPLIT_SIZES:  # refused here, not in every run on the workers
+            for key, split, have in zip(("n_samples", "n_test"), ("training", "test"), SPLIT_SIZES[self.dataset]):
+                if getattr(self, key) > have:
+                    raise ConfigError(f"{self.dataset} has {have:,} {split} images, fewer than {key} = "
+                                      f"{getattr(self, key):,}; set {key} <= {have} under train in the grid file")
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ class SweepAxes(NotebookConfig):
     KIND: ClassVar[str] = "sweep grid"
 
     name: str = param("sweep", help="names the sweep's summary file <results>/sweeps/<name>.json")
-    seeds: tuple[int, ...] = param((0,), low=0, help="values of seed, one run each")
+    seeds: tuple[int, ...] = param((0,), low=0, high=SEED_MAX, help="values of seed, one run each")
     alpha: tuple[float, ...] = param((1.0,), low=0, high=1024, low_open=True,
                                      help="alpha values of the mixup runs (beta = alpha unless train sets beta)")
     dataset: tuple[str, ...] = param(("two_moons",), help="dataset names")
@@ -195,15 +202,39 @@ class SweepGrid:
         return list(out.values())
 
 
+class _DuplicateKey(Exception):
+    """A key written twice in one YAML mapping: (key, first line, second line)."""
+
+
+class _GridLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (plain YAML keeps the last one)."""
+
+    def construct_mapping(self, node, deep=False):
+        lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
+            try:
+                if key in lines:
+                    raise _DuplicateKey(key, lines[key], line)
+                lines[key] = line
+            except TypeError:  # an unhashable key: the base class refuses it
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_grid(path: str | Path) -> SweepGrid:
     """Read and validate a grid file."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep grid file {path} not found; pass a YAML file such as sweeps/example.yml")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_GridLoader)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from None
+    except _DuplicateKey as dup:
+        key, first, second = dup.args
+        where = f"line {first}" if first == second else f"lines {first} and {second}"
+        raise ConfigError(f"'{key}' is written twice in one mapping of {path} ({where}); keep one of them") from None
     return SweepGrid.from_mapping(data or {}, source=str(path))
 
 
@@ -264,34 +295,62 @@ def _build(cfg: TrainRunConfig, X, num_classes: int, init_seed: int):
     return build_model(cfg.model, X.shape[1], hidden=cfg.hidden, generator=gen, dtype=getattr(torch, cfg.dtype))
 
 
-def _valid_result(path: Path) -> bool:
+def _valid_result(path: Path, warn: bool = True) -> bool:
     try:
         load_result(path)
     except FileNotFoundError:
         return False
     except CorruptResultError as err:
-        warnings.warn(f"recomputing a corrupt sweep result: {err}", stacklevel=2)
+        if warn:
+            warnings.warn(f"recomputing a corrupt sweep result: {err}", stacklevel=2)
         return False
     return True
 
 
+def _cuda_problem(device: str | None) -> str | None:
+    """Why this machine cannot train on ``device`` (None if it can: a CPU, ``auto``, or an existing GPU)."""
+    from .train import resolve_device
+
+    dev = resolve_device(device)
+    if dev.type != "cuda":
+        return None
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dev.index is None and count or dev.index is not None and dev.index < count:
+        return None
+    need = "a CUDA GPU" if dev.index is None else f"CUDA GPU {dev.index}"
+    return f"device '{device}' needs {need}, found {count} CUDA GPU{'' if count == 1 else 's'}"
+
+
 def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: int = 1,
-            data_dir: str | None = None, device: str | None = "auto", hooks: Iterable = ()) -> dict[str, str]:
+            data_dir: str | None = None, device: str | None = "auto", hooks: Iterable = (),
+            expected_key: str | None = None, client_version: str | None = None) -> dict[str, str]:
     """Train one run (resuming from its checkpoint if there is one) and save its result atomically.
 
     Returns ``{"key", "status": "computed" | "skipped", "path"}``; a run whose valid result exists is skipped.
     A corrupt checkpoint, or one written by another run, is discarded with a warning and the run starts again
-    from scratch.
+    from scratch. ``expected_key`` and ``client_version`` come from :func:`run_sweep`'s client: a run whose key
+    differs here (another mixup-repro on this worker) is refused with :class:`SweepError` before it trains.
     """
     import time
 
+    from . import __version__
     from .train import fit, resolve_device
 
     root = Path(results_root)
     key_cfg = _key_config(cfg)
     path = result_path(RUN_NAME, key_cfg, root)
-    if _valid_result(path):
+    if expected_key is not None and path.name != expected_key:
+        what = (f"other mixup-repro {__version__} source files than the client" if client_version == __version__
+                else f"mixup-repro {__version__}, the client {client_version or 'another version'}")
+        raise SweepError(f"this worker runs {what}: run key {path.name} here, {expected_key} on the client; install "
+                         f"the same mixup-repro version on every worker (run keys include the version)")
+    # a sweep's client has already warned about a corrupt result it sends here
+    if _valid_result(path, warn=expected_key is None):
         return {"key": path.name, "status": "skipped", "path": str(path)}
+    if (problem := _cuda_problem(device)) is not None:
+        raise ValueError(f"{problem} on this machine; set device: auto or cpu in the grid, or run on GPU workers")
     start = time.perf_counter()
     ckpt = root / RUN_NAME / ".checkpoints" / f"{path.name}.ckpt"
     X, y, X_test, y_test, num_classes = _data(cfg, data_dir)
@@ -320,6 +379,48 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     save_result(Result(name=RUN_NAME, config=key_cfg, metrics=metrics, arrays=arrays, meta=meta), root)
     ckpt.unlink(missing_ok=True)
     return {"key": path.name, "status": "computed", "path": str(path)}
+
+
+def _run_task(run_fn: Callable[..., dict[str, str]], cfg: TrainRunConfig, results_root: str,
+              **kwargs: Any) -> dict[str, str]:
+    """``run_fn`` on a worker. A run refused by its own checks (a ValueError such as a ConfigError, a worker
+    of another version) returns a failure record instead of raising: Dask would retry it, and it would fail
+    the same way again. Other errors, and a worker that dies, are retried."""
+    try:
+        return run_fn(cfg, results_root, **kwargs)
+    except (ValueError, SweepError) as err:
+        return {"key": kwargs.get("expected_key"), "status": "failed", "error": f"{type(err).__name__}: {err}"}
+
+
+def _check_returned(key: str, record: Mapping[str, str], root: Path) -> str | None:
+    """Why the client cannot accept what the task of run ``key`` returned (None if it can)."""
+    if record.get("status") == "failed":
+        return record.get("error", "failed")
+    if record.get("key") != key:
+        return (f"a worker saved this run under key {record.get('key')} ({record.get('path')}), not {key}: it runs "
+                f"another mixup-repro version or source; install the same version on every worker")
+    path = root / RUN_NAME / key
+    try:
+        load_result(path)
+    except FileNotFoundError:
+        return (f"a worker reported this run {record.get('status')} at {record.get('path')}, but {path} does not "
+                f"exist here; the results directory must be shared by every worker (the same path on the client "
+                f"and each worker)")
+    except CorruptResultError as err:
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _check_device(client, device: str) -> None:
+    """Refuse a CUDA device that a connected worker does not have (a worker that joins later: see run_one)."""
+    from .train import resolve_device
+
+    if resolve_device(device).type != "cuda":
+        return
+    for worker, problem in client.run(_cuda_problem, device).items():
+        if problem is not None:
+            raise ConfigError(f"{problem} on worker {worker}; set device: auto or cpu in the grid, or run the sweep "
+                              f"on workers with a GPU")
 
 
 def _worker_library() -> tuple[str, str]:
@@ -376,9 +477,12 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
         client: an existing ``distributed.Client`` to use instead (neither started nor closed here).
         run_fn: the function each task runs (``run_one``; tests wrap it to inject faults).
 
-    Every task is retried twice on an exception; a task whose worker dies is rescheduled by Dask and resumes
-    from its checkpoint. The summary (``<results>/sweeps/<name>.json``) lists each run's key and status.
-    Raises :class:`SweepError` if some runs still failed.
+    Every task is retried twice on an exception, except a run refused by its own checks (a ``ValueError``, or a
+    worker whose mixup-repro gives the run another key), which fails at once; a task whose worker dies is
+    rescheduled by Dask and resumes from its checkpoint. The client accepts a run only if its valid result is
+    under the client's key in ``results_root``. The summary (``<results>/sweeps/<name>.json``) lists each run's
+    key and status. Raises :class:`SweepError` if some runs still failed, and :class:`ConfigError` if the grid's
+    CUDA device is missing on a worker connected when it starts.
     """
     from tqdm import tqdm
 
@@ -404,19 +508,27 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
             client = Client(cluster) if cluster is not None else _connect(scheduler)
         try:
             _check_workers(client)
+            _check_device(client, grid.axes.device)
+            from . import __version__
+
             token = uuid.uuid4().hex[:8]
-            futures = {client.submit(run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
+            # Workers that join later are not in _check_workers: each task checks its key against the client's.
+            futures = {client.submit(_run_task, run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
                                      data_dir=grid.axes.data_dir or None, device=grid.axes.device,
-                                     key=f"{RUN_NAME}-{k}-{token}",
+                                     expected_key=k, client_version=__version__, key=f"{RUN_NAME}-{k}-{token}",
                                      retries=2, pure=False): k for k, cfg in todo}
             bar = tqdm(as_completed(futures), total=len(runs), initial=len(status), disable=not progress,
                        desc=f"sweep {grid.name}", unit="run", file=sys.stderr)
             for fut in bar:
                 k = futures[fut]
                 try:
-                    status[k] = fut.result()["status"]
+                    record = fut.result()
                 except Exception as err:  # a run failed after its retries: report it, keep the others
-                    status[k], errors[k] = "failed", f"{type(err).__name__}: {err}"
+                    record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+                problem = _check_returned(k, record, root)
+                status[k] = record["status"] if problem is None else "failed"
+                if problem is not None:
+                    errors[k] = problem
         finally:
             if own:
                 client.close()
@@ -428,7 +540,7 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
                          **({"error": errors[k]} if k in errors else {})} for k, cfg in zip(keys, runs)]}
     write_json_atomic(root / "sweeps" / f"{grid.name}.json", summary)
     if errors:
-        raise SweepError(f"{len(errors)} of {len(runs)} runs failed after retries: "
+        raise SweepError(f"{len(errors)} of {len(runs)} runs failed: "
                          + "; ".join(f"{k}: {e}" for k, e in errors.items())
                          + f"; see {root / 'sweeps' / (grid.name + '.json')} and rerun the sweep to retry them")
     return summary
