@@ -131,6 +131,20 @@ def test_stale_temporaries_of_the_key_are_removed_and_fresh_ones_kept(tmp_path):
     assert load_result(path).metrics["train_loss_clean"] == 0.5
 
 
+def test_json_write_removes_its_stale_temporaries_and_keeps_fresh_ones(tmp_path):
+    target = tmp_path / "sweeps" / "grid.json"
+    target.parent.mkdir()
+    stale, fresh, other = (target.parent / n for n in (".grid.json.k1ll3d.tmp", ".grid.json.run1ng.tmp",
+                                                        ".other.json.k1ll3d.tmp"))
+    for f in (stale, fresh, other):
+        f.write_text("{")
+    old = time.time() - results.STALE_TEMP_S - 60
+    for f in (stale, other):
+        os.utime(f, (old, old))
+    results.write_json_atomic(target, {"runs": 1})
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(["grid.json", fresh.name, other.name])
+
+
 def test_no_result_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no saved result at .*run the notebook first"):
         load_result(tmp_path / "nothing")

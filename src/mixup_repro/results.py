@@ -269,9 +269,13 @@ def check_writable(path: str | Path, fix: str = f"choose a writable directory (-
 
 
 def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` via a temporary file and ``os.replace``."""
+    """Write ``obj`` as indented JSON to ``path`` via a temporary file and ``os.replace``.
+
+    Temporaries of ``path`` left by a killed writer are deleted once ``STALE_TEMP_S`` old.
+    """
     path = Path(path)
     _ensure_dir(path.parent)
+    _remove_stale(path.parent, (f".{path.name}.",), ".tmp")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
