@@ -69,12 +69,6 @@ def test_counts_match_a_hand_count(cost, tmp_path):
     assert ("eval", 500, True) in {(r["kind"], r["batch"], r["bf16"]) for r in rows if r["notebook"] == "fig1a_fgsm"}
 
 
-def test_dataset_sizes_agree_with_the_loaders_table(cost):
-    from mixup_repro.datasets import SPLIT_SIZES
-
-    assert {k: v[:2] for k, v in cost.DATASETS.items()} == {k: SPLIT_SIZES[k] for k in cost.DATASETS}
-
-
 def test_committed_rates_cover_the_paper_profile(cost):
     rates = json.loads((REPO / "benchmarks" / "rates_h200_partly_assumed.json").read_text())["rates"]
     keys = {cost._rate_key(r["model"], r["dataset"], r["kind"], r["batch"], r["bf16"])
