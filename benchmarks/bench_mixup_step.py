@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mixup_repro.datasets import fake_image_dataset
+from mixup_repro.data.images import fake_image_dataset
 from mixup_repro.mixing import mix_batch, mixup_cross_entropy, sample_lambda
 from mixup_repro.vision_models import build_vision_model
 

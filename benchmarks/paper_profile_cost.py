@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from mixup_repro.config import load_profile
-from mixup_repro.datasets import SPLIT_SIZES
+from mixup_repro.data.images import SPLIT_SIZES
 from mixup_repro.mixing import mix_batch, mixup_cross_entropy, sample_lambda
 from mixup_repro.train import _cudnn_mode
 from mixup_repro.vision_models import build_vision_model

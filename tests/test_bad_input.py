@@ -18,7 +18,8 @@ import yaml
 from mixup_repro import attacks, config, pipeline, sweep
 from mixup_repro.checkpoint import CorruptCheckpointError
 from mixup_repro.config import ConfigError
-from mixup_repro.data import DataDirError, gaussian_mixture
+from mixup_repro.data.images import DataDirError
+from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import build_model
 from mixup_repro.results import ResultsDirError
 from mixup_repro.sweep import load_grid, run_sweep

@@ -21,7 +21,7 @@ import mixup_repro
 from mixup_repro import results
 from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
                                     restore_rng, save_checkpoint)
-from mixup_repro.data import gaussian_mixture
+from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import build_model
 from mixup_repro.train import fit
 

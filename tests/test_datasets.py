@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mixup_repro import datasets
-from mixup_repro.datasets import (DatasetNotFoundError, channel_stats, fake_image_dataset, load_image_dataset,
+from mixup_repro.data import images as datasets
+from mixup_repro.data.images import (DatasetNotFoundError, channel_stats, fake_image_dataset, load_image_dataset,
                                   num_pixels)
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")

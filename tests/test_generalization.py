@@ -15,7 +15,8 @@ import pytest
 import torch
 from scipy import integrate, optimize, special, stats
 
-from mixup_repro import generalization as gen
+from mixup_repro.data.synthetic import _responses, low_rank_glm_data
+from mixup_repro.theory import generalization as gen
 from mixup_repro.models import LogisticRegression
 from mixup_repro.taylor import taylor_terms
 
@@ -73,7 +74,7 @@ def test_glm_R2_matches_double_sum_and_taylor_terms(loss, alpha, beta):
 def test_glm_R1_is_minus_m1_theta_dot_gradient_and_vanishes_at_the_mle(loss):
     X, g = _centred(40, 3, 1)
     theta = torch.randn(3, generator=g, dtype=DT) * 0.5
-    y = gen._responses((X @ theta).numpy(), loss, np.random.default_rng(0))
+    y = _responses((X @ theta).numpy(), loss, np.random.default_rng(0))
     y = torch.as_tensor(y, dtype=DT)
     m1 = _tilted_moment(1.0, 1.0, lambda t: 1 - t)
     t = theta.clone().requires_grad_(True)
@@ -174,16 +175,16 @@ def test_fit_glm_refuses_bad_arguments():
 
 
 def test_low_rank_data():
-    ds = gen.low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
+    ds = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
     assert torch.linalg.matrix_rank(ds.X).item() == 3 and torch.linalg.matrix_rank(ds.Sigma).item() == 3
     assert float(ds.X.mean(dim=0).abs().max()) < 1e-12
     assert float(ds.theta_star @ ds.Sigma @ ds.theta_star) == pytest.approx(1.5**2, rel=1e-12)
     assert float(torch.trace(ds.Sigma)) == pytest.approx(12.0, rel=1e-12)  # E||x||^2 = d
     assert set(ds.y.unique().tolist()) <= {0.0, 1.0}
-    same = gen.low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
+    same = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
     assert torch.equal(ds.X, same.X) and torch.equal(ds.y_test, same.y_test)
     with pytest.raises(ValueError, match=r"rank must be <= d"):
-        gen.low_rank_glm_data(10, 2, 3)
+        low_rank_glm_data(10, 2, 3)
 
 
 # --- W_gamma and rho ---------------------------------------------------------------------------------------
@@ -248,14 +249,14 @@ def test_rademacher_mc_agrees_with_enumeration_and_projection_formula():
 def test_rademacher_scales_like_sqrt_rank_over_n():
     values, ranks = [], (4, 16, 64)
     for r in ranks:
-        ds = gen.low_rank_glm_data(400, 64, r, n_test=1, seed=r)
+        ds = low_rank_glm_data(400, 64, r, n_test=1, seed=r)
         est = gen.rademacher_ellipsoid(ds.X, 1.0, Sigma=ds.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(r))
         # E sqrt(v^T Sigma^+ v) ~ E sqrt(chi2_rank / n): sqrt(rank / n) times the Jensen factor of chi2_rank.
         jensen = math.sqrt(2 / r) * math.exp(special.gammaln((r + 1) / 2) - special.gammaln(r / 2))
         assert est.value / math.sqrt(r / 400) == pytest.approx(jensen, rel=0.03)
         values.append(est.value)
     assert gen.loglog_slope(np.array(ranks), np.array(values)) == pytest.approx(0.5, abs=0.03)
-    half = gen.low_rank_glm_data(100, 64, 16, n_test=1, seed=3)
+    half = low_rank_glm_data(100, 64, 16, n_test=1, seed=3)
     est = gen.rademacher_ellipsoid(half.X, 1.0, Sigma=half.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(0))
     assert est.value / values[1] == pytest.approx(2.0, rel=0.06)  # a quarter of the data: twice the complexity
 
@@ -279,7 +280,7 @@ def test_rademacher_bound_formula_and_the_theorem_on_gaussian_data():
     with pytest.raises(ValueError, match=r"rho must be > 0"):
         gen.rademacher_bound(1.0, 0.0, 1, 10)
     rho = gen.gaussian_rho("logistic", 16.0)
-    ds = gen.low_rank_glm_data(200, 20, 5, n_test=1, seed=0)
+    ds = low_rank_glm_data(200, 20, 5, n_test=1, seed=0)
     base = gen.rademacher_ellipsoid(ds.X, 1.0, Sigma=ds.Sigma, n_draws=2000, generator=torch.Generator().manual_seed(0))
     for gamma in (0.01, 0.1, 1.0, 10.0):
         measured = math.sqrt(gen.q_of_gamma(gamma, q_max=16.0)) * (base.value + 3 * base.stderr)
@@ -297,7 +298,7 @@ def test_loglog_slope():
 
 
 def test_alternating_line():
-    from mixup_repro.experiments import alternating_line
+    from mixup_repro.data.synthetic import alternating_line
 
     X, y = alternating_line(8, 2)
     assert X.shape == (8, 1) and y.tolist() == [0, 1, 0, 1, 0, 1, 0, 1]

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from mixup_repro.data import Dataset, gaussian_mixture, two_moons
+from mixup_repro.data.synthetic import Dataset, gaussian_mixture, two_moons
 from mixup_repro.models import MLP, LogisticRegression, Scaled, build_model, init_from_generator
 
 DT = torch.float64

@@ -12,10 +12,10 @@ from torch import nn
 
 from mixup_repro import config, experiments, pipeline, plotting
 from mixup_repro.attacks import logistic_adversarial_loss
-from mixup_repro.data import xor_cones
+from mixup_repro.data.synthetic import xor_cones
 from mixup_repro.losses import get_loss
 from mixup_repro.models import MLP, init_from_generator
-from mixup_repro.theory import input_hessian_max, logistic_adv_loss_exact
+from mixup_repro.theory.robustness import input_hessian_max, logistic_adv_loss_exact
 
 DT = torch.float64
 REPO = pipeline.find_root(__file__)
@@ -197,7 +197,7 @@ def test_run_fig1a_smoke_flags_claims_table():
 
 def test_fig1a_missing_dataset_stops_with_instructions(tmp_path):
     cfg = _profile("fig1a_fgsm", dataset="svhn", data_dir=str(tmp_path))
-    from mixup_repro.datasets import DatasetNotFoundError
+    from mixup_repro.data.images import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError, match=r"svhn not found under .*train_32x32.mat.*--data-dir DIR"):
         experiments.run_fig1a(cfg, progress=False, save=False)

@@ -337,7 +337,7 @@ def test_a_checkpoint_of_another_run_under_the_key_is_discarded(tmp_path):
 
 def test_missing_image_data_is_refused_before_any_cluster_starts(tmp_path, monkeypatch):
     from mixup_repro import sweep
-    from mixup_repro.datasets import DatasetNotFoundError
+    from mixup_repro.data.images import DatasetNotFoundError
 
     def no_cluster(*args, **kwargs):
         raise AssertionError("a cluster was started")

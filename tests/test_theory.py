@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mixup_repro.attacks import logistic_adversarial_loss
-from mixup_repro.theory import (
+from mixup_repro.theory.robustness import (
     adv_loss_second_order,
     c_x,
     check_chain,

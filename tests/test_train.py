@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mixup_repro.data import gaussian_mixture
+from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import MLP, build_model, init_from_generator
 from mixup_repro.taylor import mixup_loss_exact, taylor_terms
 from mixup_repro.train import MixupLossHook, TaylorHook, evaluate, fit

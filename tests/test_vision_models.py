@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from mixup_repro import attacks
-from mixup_repro.datasets import channel_stats, fake_image_dataset
+from mixup_repro.data.images import channel_stats, fake_image_dataset
 from mixup_repro.train import evaluate, fit, resolve_device
 from mixup_repro.vision_models import VISION_MODELS, Normalize, build_vision_model
 

@@ -559,7 +559,7 @@ class GeneralizationGapConfig(NotebookConfig):
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
-    data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.datasets)")
+    data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.data.images)")
     seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")
 
     def _check_together(self) -> None:

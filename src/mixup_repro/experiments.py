@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .config import Lemma31Config
-from .data import two_moons
+from .data.synthetic import alternating_line, two_moons
 from .models import Scaled, build_model, init_from_generator
 from .results import Result, cached, provenance, results_dir, save_result, source_fingerprint
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
@@ -455,7 +455,7 @@ class _ChainHook:
     def __call__(self, epoch, model):
         if epoch % self.every:
             return None
-        from .theory import check_chain, eps_i, input_gradients
+        from .theory.robustness import check_chain, eps_i, input_gradients
 
         target = self.theta_of(model) if self.theta_of else model
         chk = check_chain(target, self.X, self.y, self.alpha, self.beta, tol=CHAIN_TOL)
@@ -526,9 +526,9 @@ def _run_thm31(cfg, *, progress: bool, save: bool) -> Result:
     mixup loss (all pairs, quadrature). On the final model: R_i per example and both adversarial losses over
     a grid of radii.
     """
-    from .data import gaussian_mixture
+    from .data.synthetic import gaussian_mixture
     from .models import LogisticRegression
-    from .theory import adv_loss_second_order, cosines, logistic_adv_loss_exact
+    from .theory.robustness import adv_loss_second_order, cosines, logistic_adv_loss_exact
 
     start = time.perf_counter()
     data = {"separable": gaussian_mixture(cfg.n_samples, cfg.dim, cfg.separation, cfg.data_seed),
@@ -576,10 +576,10 @@ def _run_thm32(cfg, *, progress: bool, save: bool) -> Result:
     and the second-order adversarial loss against PGD over a grid of radii.
     """
     from .attacks import pgd
-    from .data import xor_cones
+    from .data.synthetic import xor_cones
     from .losses import get_loss
     from .models import build_model
-    from .theory import adv_loss_second_order, cosines, input_gradients, input_hessian_max
+    from .theory.robustness import adv_loss_second_order, cosines, input_gradients, input_hessian_max
 
     start = time.perf_counter()
     ds = xor_cones(cfg.n_samples, cfg.dim, cfg.margin, cfg.data_seed)
@@ -781,7 +781,7 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
     accuracy does not increase with eps, PGD is no weaker than FGSM on the same points, input gradients are
     non-zero, and every module ran in eval mode during the attacks.
     """
-    from .datasets import channel_stats, load_image_dataset
+    from .data.images import channel_stats, load_image_dataset
     from .train import resolve_device
     from .vision_models import build_vision_model
 
@@ -975,7 +975,8 @@ def fig1a_book_values(result: Result) -> dict[str, float | str]:
 # Generalization chapter: mixup as data-adaptive regularization (GLMs) and the Rademacher bound.
 # ---------------------------------------------------------------------------------------------------
 
-from . import generalization as gen  # noqa: E402
+from .theory import generalization as gen  # noqa: E402
+from .data.synthetic import LowRankGLMData, low_rank_glm_data  # noqa: E402
 from .config import GLMRegularizationConfig, RademacherConfig  # noqa: E402
 from .mixing import lambda_moments  # noqa: E402
 from .losses import get_loss  # noqa: E402
@@ -1030,7 +1031,7 @@ class _NormHook:
         return {"quad_sigma": float(theta @ self.Sigma @ theta), "norm_sq": float(theta @ theta)}
 
 
-def _gap(theta: torch.Tensor, ds: "gen.LowRankGLMData") -> tuple[float, float]:
+def _gap(theta: torch.Tensor, ds: "LowRankGLMData") -> tuple[float, float]:
     """(raw gap, centred gap) of the linear predictor ``theta``: test loss - clean training loss.
 
     The centred gap subtracts the same difference for the true ``theta*``, whose expectation is 0
@@ -1079,7 +1080,7 @@ def _run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool, sav
     # (2) and (3), per loss
     per_loss: dict[str, dict] = {}
     for k, loss in enumerate(GLM_CHAPTER_LOSSES):
-        ds = gen.low_rank_glm_data(cfg.n_train, cfg.d, cfg.rank, loss, signal=_signal(cfg, loss),
+        ds = low_rank_glm_data(cfg.n_train, cfg.d, cfg.rank, loss, signal=_signal(cfg, loss),
                                    n_test=cfg.n_test, seed=_seed_for(cfg.seed, k))
         erm = gen.fit_glm(ds.X, ds.y, loss)
         model = _glm_model(erm.theta)
@@ -1145,7 +1146,7 @@ def _run_glm_regularization(cfg: GLMRegularizationConfig, *, progress: bool, sav
                 arrays[f"{loss}.gap_{sweep}_raw.{method}"] = np.zeros((len(points), cfg.n_seeds))
             for p, (n, r) in enumerate(points):
                 for s in range(cfg.n_seeds):
-                    ds = gen.low_rank_glm_data(n, cfg.d, r, loss, signal=_signal(cfg, loss), n_test=cfg.n_test,
+                    ds = low_rank_glm_data(n, cfg.d, r, loss, signal=_signal(cfg, loss), n_test=cfg.n_test,
                                                seed=_seed_for(cfg.seed, 1000 * (k + 1) + 100 * p + s))
                     for method, alpha_m in (("ERM", 0.0), ("mixup", a)):
                         theta = gen.fit_glm(ds.X, ds.y, loss, alpha=alpha_m, beta=b, n_mix=cfg.n_mix, seed=s).theta
@@ -1310,7 +1311,7 @@ def glm_book_values(result: Result) -> dict[str, float | str]:
 def run_rademacher(cfg: RademacherConfig, *, progress: bool = True, save: bool = True) -> Result:
     """The empirical Rademacher complexity of ``W_gamma`` against the theorem's bound, over gamma and the rank.
 
-    Inputs are centred Gaussians on a rank-r subspace with ``E||x||^2 = d`` (:func:`gen.low_rank_glm_data`).
+    Inputs are centred Gaussians on a rank-r subspace with ``E||x||^2 = d`` (:func:`~mixup_repro.data.synthetic.low_rank_glm_data`).
     For Gaussian inputs ``W_gamma`` (with ``theta^T Sigma theta <= q_max``) is the ellipsoid
     ``{theta^T Sigma theta <= q*(gamma)}``, so its complexity is ``sqrt(q*) E_sigma sqrt(v^T Sigma^+ v)``, the
     expectation by Monte Carlo over ``n_draws`` sign vectors. ``rho`` is estimated from ``rho_sample`` inputs
@@ -1323,7 +1324,7 @@ def run_rademacher(cfg: RademacherConfig, *, progress: bool = True, save: bool =
 def _run_rademacher(cfg: RademacherConfig, *, progress: bool, save: bool) -> Result:
     start = time.perf_counter()
     gen_t = torch.Generator().manual_seed(_seed_for(cfg.seed, 0))
-    rho_data = gen.low_rank_glm_data(cfg.rho_sample, cfg.d, max(cfg.rank_grid), cfg.loss, n_test=1,
+    rho_data = low_rank_glm_data(cfg.rho_sample, cfg.d, max(cfg.rank_grid), cfg.loss, n_test=1,
                                      seed=_seed_for(cfg.seed, 1))
     rho_hat = gen.estimate_rho(rho_data.X, cfg.loss, q_max=cfg.q_max, n_directions=cfg.rho_directions,
                                generator=gen_t)
@@ -1333,7 +1334,7 @@ def _run_rademacher(cfg: RademacherConfig, *, progress: bool, save: bool) -> Res
     q_rank = gen.q_of_gamma(cfg.gamma_rank, cfg.loss, cfg.q_max)
     base, base_se = np.zeros(len(ranks)), np.zeros(len(ranks))
     for k, r in enumerate(ranks):
-        ds = gen.low_rank_glm_data(cfg.n, cfg.d, int(r), cfg.loss, n_test=1, seed=_seed_for(cfg.seed, 10 + k))
+        ds = low_rank_glm_data(cfg.n, cfg.d, int(r), cfg.loss, n_test=1, seed=_seed_for(cfg.seed, 10 + k))
         est = gen.rademacher_ellipsoid(ds.X, 1.0, Sigma=ds.Sigma, n_draws=cfg.n_draws, generator=gen_t)
         base[k], base_se[k] = est.value, est.stderr
     measured = np.sqrt(q_star)[None, :] * base[:, None]  # (ranks, gammas)
@@ -1430,7 +1431,7 @@ def _method_name(alpha: float) -> str:
 
 def _load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int, download: bool = False):
     """(train, test) ImageDatasets; sizes 0 mean all; ``fake`` gets small 1x8x8 images."""
-    from .datasets import load_image_dataset
+    from .data.images import load_image_dataset
 
     kw = {"data_dir": data_dir or None, "fake_shape": (1, 8, 8), "seed": seed, "download": download}
     train = load_image_dataset(name, "train", n=n_train or None, fake_size=n_train or 256, **kw)
@@ -1439,7 +1440,7 @@ def _load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int, d
 
 
 def _image_model(name: str, train, hidden: int, seed: int) -> torch.nn.Module:
-    from .datasets import channel_stats
+    from .data.images import channel_stats
     from .vision_models import build_vision_model
 
     mean, std = channel_stats(train.X)
@@ -1560,17 +1561,6 @@ def _gap_claims(cfg: GeneralizationGapConfig, per_ds: dict) -> list[dict]:
     return claims
 
 
-def alternating_line(n_points: int, n_classes: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """Chidambaram et al.'s N-class alternating line: x_i = i (centred, scaled to [-1, 1]), label i mod n_classes.
-
-    Midpoints of x_(i-1) and x_(i+1) fall on x_i with the other label, so for lam concentrated at 1/2 the mixup
-    optimum misclassifies the interior points (their Mixup-Data-Dependency code calls it NCAL).
-    """
-    if n_points < 3 or n_classes < 2:
-        raise ValueError(f"need n_points >= 3 and n_classes >= 2, got {n_points} and {n_classes}")
-    x = torch.arange(n_points, dtype=torch.float32)
-    x = (x - x.mean()) / (x.max() - x.mean())
-    return x[:, None], torch.arange(n_points) % n_classes
 
 
 @_cacheable

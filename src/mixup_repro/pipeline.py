@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 
 from . import config
 from .config import ConfigError
-from .data import check_data_dir
+from .data.images import check_data_dir
 from .results import ENV_VAR, CorruptResultError, check_writable, load_result, results_dir, write_json_atomic
 
 __all__ = ["NOTEBOOKS", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",

@@ -130,14 +130,15 @@ def _git_state() -> tuple[str, bool | str]:
 
 @lru_cache(maxsize=1)
 def source_fingerprint() -> str:
-    """12 hex chars of the sha256 over the library's own ``*.py`` files (names and contents).
+    """12 hex chars of the sha256 over every ``*.py`` file of the package, sub-packages included (paths and contents).
 
     It changes with any edit of the code, also between releases, so a cache keyed on it never serves a
     result that the current code would not produce.
     """
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:12]
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import yaml
 
 from .config import SEED_MAX, ConfigError, NotebookConfig, param
-from .data import check_data_dir
-from .datasets import SPLIT_SIZES
+from .data.images import check_data_dir
+from .data.images import SPLIT_SIZES
 from .results import (CorruptResultError, Result, check_writable, config_hash, load_result, provenance,
                       result_path, results_dir, save_result, write_json_atomic)
 
@@ -33,7 +33,7 @@ __all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "IMAGE_DATASETS", "METHODS", "Sweep
 
 RUN_NAME = "sweep_run"
 SYNTHETIC_DATASETS = ("two_moons", "gaussian_mixture")
-#: Image datasets of mixup_repro.datasets (read from the grid's data_dir, else that module's defaults).
+#: Image datasets of mixup_repro.data.images (read from the grid's data_dir, else that module's defaults).
 IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "svhn", "cifar10", "cifar100", "fake")
 METHODS = ("erm", "mixup")
 _AXES = {"seeds": "seed", "alpha": "alpha", "dataset": "dataset", "model": "model", "method": "method"}
@@ -262,17 +262,17 @@ def _data(cfg: TrainRunConfig, data_dir: str | None):
     import torch
 
     if cfg.dataset in IMAGE_DATASETS:
-        from .datasets import load_image_dataset
+        from .data.images import load_image_dataset
 
         root = check_data_dir(data_dir) if data_dir else None
         train, test = (load_image_dataset(cfg.dataset, split, root, n=n, fake_size=n, seed=cfg.data_seed)
                        for split, n in (("train", cfg.n_samples), ("test", cfg.n_test)))
         return train.X, train.y, test.X, test.y, train.num_classes
-    from . import data
+    from .data import synthetic
 
     dtype = getattr(torch, cfg.dtype)
-    make = {"two_moons": lambda n, s: data.two_moons(n, cfg.noise, s, dtype=dtype),
-            "gaussian_mixture": lambda n, s: data.gaussian_mixture(n, cfg.d, cfg.separation, s, dtype=dtype)}
+    make = {"two_moons": lambda n, s: synthetic.two_moons(n, cfg.noise, s, dtype=dtype),
+            "gaussian_mixture": lambda n, s: synthetic.gaussian_mixture(n, cfg.d, cfg.separation, s, dtype=dtype)}
     train = make[cfg.dataset](cfg.n_samples, cfg.data_seed)
     test = make[cfg.dataset](cfg.n_test, _derived_seed(cfg.data_seed, 1))
     return train.X, train.y, test.X, test.y, 2
@@ -284,7 +284,7 @@ def _build(cfg: TrainRunConfig, X, num_classes: int, init_seed: int):
 
     gen = torch.Generator().manual_seed(init_seed)
     if cfg.dataset in IMAGE_DATASETS:
-        from .datasets import channel_stats
+        from .data.images import channel_stats
         from .vision_models import build_vision_model
 
         mean, std = channel_stats(X)
@@ -497,7 +497,7 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     if todo:
         from distributed import Client, as_completed
 
-        from .datasets import ensure_dataset
+        from .data.images import ensure_dataset
 
         for name in sorted({cfg.dataset for _, cfg in todo} & set(IMAGE_DATASETS)):
             # Refuse missing data before any worker starts (and download once, not in every run).

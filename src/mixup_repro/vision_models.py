@@ -189,7 +189,7 @@ def build_vision_model(name: str, in_shape: tuple[int, int, int], num_classes: i
         name: ``mlp``, ``cnn``, ``wrn16_8`` or ``preact_resnet18``.
         in_shape: (C, H, W). num_classes: number of classes (>= 2).
         generator: the only source of the initial weights.
-        mean, std: per-channel statistics of the training inputs (:func:`mixup_repro.datasets.channel_stats`);
+        mean, std: per-channel statistics of the training inputs (:func:`mixup_repro.data.images.channel_stats`);
             when given, a :class:`Normalize` layer comes first. Both or neither.
         hidden: hidden widths of ``mlp``.
     """

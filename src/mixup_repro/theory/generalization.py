@@ -27,14 +27,12 @@ import numpy as np
 import torch
 from scipy import integrate, special
 
-from .losses import get_loss
-from .mixing import check_beta_params, is_erm, lambda_moments, sample_tilted_lambda
-from .taylor import Estimate
+from ..losses import get_loss
+from ..mixing import check_beta_params, is_erm, lambda_moments, sample_tilted_lambda
+from ..taylor import Estimate
 
 __all__ = [
     "CENTRED_TOL",
-    "LowRankGLMData",
-    "low_rank_glm_data",
     "glm_R1",
     "glm_R2",
     "covariance_penalty",
@@ -55,84 +53,6 @@ __all__ = [
 
 #: Data count as centred when every coordinate's mean is below this times the largest coordinate scale.
 CENTRED_TOL = 1e-10
-
-
-# --- synthetic data ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LowRankGLMData:
-    """Inputs on a ``rank``-dimensional subspace of R^d and GLM responses from ``theta_star``.
-
-    ``Sigma`` is the population second moment ``(d / rank) U U^T`` (so ``E||x||^2 = d`` whatever the rank),
-    ``U`` (d, rank) has orthonormal columns.
-    """
-
-    X: torch.Tensor
-    y: torch.Tensor
-    X_test: torch.Tensor
-    y_test: torch.Tensor
-    theta_star: torch.Tensor
-    Sigma: torch.Tensor
-    U: torch.Tensor
-    loss: str
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.X.shape[1]
-
-    @property
-    def rank(self) -> int:
-        return self.U.shape[1]
-
-
-def _responses(eta: np.ndarray, loss: str, rng: np.random.Generator) -> np.ndarray:
-    if loss == "logistic":
-        return (rng.random(eta.shape) < special.expit(eta)).astype(float)
-    if loss == "poisson":
-        return rng.poisson(np.exp(eta)).astype(float)
-    if loss == "squared":
-        return eta + rng.standard_normal(eta.shape)
-    raise ValueError(f"unknown loss {loss!r}; choose one of logistic, poisson, squared")
-
-
-def low_rank_glm_data(n: int, d: int, rank: int, loss: str = "logistic", *, signal: float = 2.0, n_test: int = 5000,
-                      seed: int = 0, dtype: torch.dtype = torch.float64) -> LowRankGLMData:
-    """Centred Gaussian inputs ``x = sqrt(d / rank) U z``, ``z ~ N(0, I_rank)``, and GLM responses.
-
-    Args:
-        n, n_test: training and test sizes.
-        d, rank: ambient dimension and the rank of the input covariance (1 <= rank <= d).
-        loss: ``logistic`` (Bernoulli), ``poisson`` or ``squared`` (unit Gaussian noise).
-        signal: ``sqrt(theta*^T Sigma theta*)``, the standard deviation of the true linear predictor.
-        seed: the data are a function of it alone.
-
-    The training inputs are centred by their own mean (the theory's convention) and the test inputs by
-    the same vector, so both come from the same shifted distribution.
-    """
-    for name, v, low in (("n", n, 2), ("d", d, 1), ("rank", rank, 1), ("n_test", n_test, 1)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
-    if rank > d:
-        raise ValueError(f"rank must be <= d, got rank {rank} > d {d}")
-    if not signal >= 0:
-        raise ValueError(f"signal must be >= 0, got {signal}")
-    rng = np.random.default_rng(seed)
-    U, _ = np.linalg.qr(rng.standard_normal((d, rank)))
-    scale = math.sqrt(d / rank)
-    w = rng.standard_normal(rank)
-    theta_star = U @ w * (signal / (scale * np.linalg.norm(w)))  # theta*^T Sigma theta* = signal^2
-    Z, Z_test = rng.standard_normal((n, rank)), rng.standard_normal((n_test, rank))
-    X, X_test = scale * Z @ U.T, scale * Z_test @ U.T
-    y, y_test = _responses(X @ theta_star, loss, rng), _responses(X_test @ theta_star, loss, rng)
-    mean = X.mean(axis=0)
-    t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
-    return LowRankGLMData(t(X - mean), t(y), t(X_test - mean), t(y_test), t(theta_star), t(scale**2 * U @ U.T),
-                          t(U), loss)
 
 
 # --- the GLM regularizers of Lemma 3.1 ----------------------------------------------------------------

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.func import grad, hessian, vmap
 
-from .losses import get_loss
-from .mixing import lambda_moments
-from .taylor import scalar_model, taylor_terms
+from ..losses import get_loss
+from ..mixing import lambda_moments
+from ..taylor import scalar_model, taylor_terms
 
 __all__ = [
     "ChainCheck",

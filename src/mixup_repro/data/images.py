@@ -34,10 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .results import _umask_mode
+from ..config import ConfigError
+from ..results import _umask_mode
 
 __all__ = [
     "DATASETS",
+    "DataDirError",
+    "check_data_dir",
     "DEBIAN_FASHION_MNIST",
     "DatasetNotFoundError",
     "ImageDataset",
@@ -80,6 +83,29 @@ DATASETS = {
 }
 #: The digits split: a fixed permutation (this seed) and this share of the 1,797 images for testing.
 DIGITS_SEED, DIGITS_TEST_FRACTION = 0, 0.25
+
+
+class DataDirError(ConfigError):
+    """A data directory is missing, not a directory or unreadable."""
+
+
+def check_data_dir(path: str | Path) -> Path:
+    """``path`` as an absolute directory that exists and can be listed; else :class:`DataDirError`.
+
+    Image datasets read their files from here; the synthetic ones need no directory.
+    """
+    p = Path(path).expanduser()
+    fix = "pass the directory that holds the dataset files (e.g. --data-dir or data_dir in the grid)"
+    if not p.exists():
+        raise DataDirError(f"data directory {p} does not exist; {fix}")
+    if not p.is_dir():
+        raise DataDirError(f"data directory {p} is not a directory (a file?); {fix}")
+    try:
+        os.listdir(p)
+    except OSError as err:
+        raise DataDirError(f"data directory {p} cannot be read ({err.strerror or err}); fix its permissions "
+                           f"or {fix}") from None
+    return p.resolve()
 
 
 class DatasetNotFoundError(FileNotFoundError):
