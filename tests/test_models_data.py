@@ -1,4 +1,5 @@
-"""Models and synthetic data: shapes, determinism from the seed, Theorem 3.2's homogeneity, errors."""
+"""Models and synthetic data: shapes, determinism from the seed, Theorem 3.2's homogeneity, errors; the eval-mode
+switch that gives every submodule its own mode back."""
 
 import math
 
@@ -7,8 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from mixup_repro import attacks, taylor, train
 from mixup_repro.data.synthetic import Dataset, gaussian_mixture, two_moons
-from mixup_repro.models import MLP, LogisticRegression, Scaled, build_model, init_from_generator
+from mixup_repro.models import MLP, LogisticRegression, Scaled, build_model, eval_mode, init_from_generator
+from mixup_repro.theory import robustness
 
 DT = torch.float64
 NAMES = ["logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias"]
@@ -173,3 +176,55 @@ def test_data_other_errors():
         two_moons(10, noise=11.0)
     with pytest.raises(ValueError, match="d must be >= 1, got 0"):
         gaussian_mixture(10, d=0)
+
+
+# --- eval_mode ---------------------------------------------------------------------------------------
+
+
+def _mixed_mode_net():
+    """Top level in training mode, a BatchNorm frozen and a dropout switched off on purpose (eval mode)."""
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 1)).to(DT)
+    init_from_generator(net, torch.Generator().manual_seed(0))
+    net.train()
+    net[1].eval()
+    net[3].eval()
+    return net
+
+
+def _modes(net):
+    return [m.training for m in net.modules()]
+
+
+def test_eval_mode_sets_every_module_to_eval_and_gives_each_its_own_mode_back():
+    net = _mixed_mode_net()
+    before = _modes(net)
+    assert before == [True, True, False, True, False, True]
+    with eval_mode(net) as inside:
+        assert inside is net and not any(_modes(net))
+    assert _modes(net) == before
+    with pytest.raises(RuntimeError, match="inside"), eval_mode(net):
+        raise RuntimeError("inside")
+    assert _modes(net) == before  # restored on an exception too
+
+
+X3 = torch.rand(6, 3, generator=torch.Generator().manual_seed(1), dtype=DT)
+Y3 = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0], dtype=DT)
+
+
+@pytest.mark.parametrize("call", [
+    lambda net: taylor.taylor_terms(net, X3, Y3, 1.0, 1.0),
+    lambda net: taylor.standard_loss(net, X3, Y3),
+    lambda net: taylor.mixup_loss_exact(net, X3, Y3, 1.0, 1.0, order=4),
+    lambda net: robustness.input_gradients(net, X3),
+    lambda net: robustness.input_hessian_max(net, X3),
+    lambda net: attacks.fgsm(net, X3, Y3, 0.1),
+    lambda net: attacks.pgd(net, X3, Y3, 0.1, 0.05, 2),
+    lambda net: train.evaluate(net, X3, Y3, "logistic"),
+], ids=["taylor_terms", "standard_loss", "mixup_loss_exact", "input_gradients", "input_hessian_max", "fgsm", "pgd",
+        "evaluate"])
+def test_functions_that_evaluate_a_model_give_every_submodule_its_mode_back(call):
+    """``model.train(was_training)`` would put the frozen BatchNorm and the dropout back into training mode."""
+    net = _mixed_mode_net()
+    before = _modes(net)
+    call(net)
+    assert _modes(net) == before

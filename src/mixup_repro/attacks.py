@@ -1,6 +1,6 @@
 """Adversarial attacks: FGSM and PGD in the l_inf and l2 balls, and the exact worst case of linear models.
 
-The paper (Zhang et al., ICLR 2021, Section 2.2 of the digest) bounds the l2 adversarial loss of radius
+The paper's robustness theorems (Theorems 3.1 and 3.2; book: ``eq-ladv``) bound the l2 adversarial loss of radius
 ``eps * sqrt(d)``, which contains the l_inf ball of radius ``eps`` and hence FGSM's step. Inputs live in
 [0, 1] (any normalisation belongs inside the model); ``clip=None`` lifts the box for centred synthetic data.
 The private ``_Threat`` owns the model's mode, the device, the box and the loss, so each attack below is a
@@ -10,13 +10,13 @@ short algorithm.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .losses import get_loss
+from .models import eval_mode
 
 __all__ = ["NORMS", "fgsm", "linear_worst_case", "logistic_adversarial_loss", "pgd"]
 
@@ -52,18 +52,6 @@ def _unit(g: torch.Tensor, norm: str) -> torch.Tensor:
         return g.sign()
     # Dividing by a clamped norm leaves a zero gradient at zero instead of producing NaN.
     return g / _per_example_norm(g, "l2").clamp_min(torch.finfo(g.dtype).tiny)
-
-
-@contextmanager
-def _eval_mode(model: nn.Module):
-    """Run in eval mode, then give every submodule back its own train/eval flag."""
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
 
 
 class _Threat:
@@ -167,7 +155,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
 
     ``linf``: ``x + eps * sign(grad_x l)`` (Goodfellow et al., 2015; the attack of the paper's Fig. 1a).
     ``l2``: ``x + eps * grad_x l / ||grad_x l||_2``. The paper's bound covers the l_inf step of size ``eps``
-    through the l2 ball of radius ``eps * sqrt(d)`` (Section 2.2).
+    through the l2 ball of radius ``eps * sqrt(d)`` (book: ``eq-ladv``).
 
     Args:
         model: maps inputs (n, ...) to logits (n, C >= 2) for cross-entropy, or to one logit (n,) / (n, 1)
@@ -181,7 +169,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, norm: s
     threat = _Threat(model, x, y, eps, norm, clip)
     if threat.eps == 0:
         return threat.x.clone()
-    with _eval_mode(model):
+    with eval_mode(model):
         _, grad = threat.loss_and_grad(threat.x)
     # A step of exactly eps needs no ball projection, which could only move it by rounding.
     return threat.box(threat.x + threat.eps * _unit(grad, norm)).detach()
@@ -216,7 +204,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, step_siz
     if threat.eps == 0:
         return threat.x.clone()
     best, best_loss = None, None
-    with _eval_mode(model):
+    with eval_mode(model):
         for _ in range(restarts):
             x_adv = threat.x if generator is None else threat.random_start(generator)
             for _ in range(steps):
@@ -251,7 +239,7 @@ def linear_worst_case(w: torch.Tensor, b: float | torch.Tensor, x: torch.Tensor,
     """The exact maximiser of the logistic loss of ``f(x) = w^T x + b`` over the eps-ball (no box).
 
     The loss is monotone in ``u = f(x)``, so the maximiser pushes ``u`` towards the wrong side by
-    ``eps`` times the dual norm of ``w`` (Section 2.2): l2 moves ``x`` by ``eps * w / ||w||_2``,
+    ``eps`` times the dual norm of ``w``: l2 moves ``x`` by ``eps * w / ||w||_2``,
     l_inf by ``eps * sign(w)``; the sign is ``+`` for ``y = 0`` and ``-`` for ``y = 1``.
 
     Args: w (d,), b scalar, x (n, d), y (n,) in {0, 1}, eps >= 0, norm "linf" or "l2".
@@ -267,7 +255,7 @@ def logistic_adversarial_loss(w: torch.Tensor, b: float | torch.Tensor, x: torch
     """The exact per-example maximum of the logistic loss over the eps-ball (no box).
 
     ``max_{||delta|| <= eps} l(w^T (x + delta) + b, y) = l(u + s * eps * ||w||_*, y)`` with ``s = 1 - 2y`` and
-    ``||.||_*`` the dual norm (l2 for l2, l1 for l_inf); Section 2.2 of the digest uses it at ``eps * sqrt(d)``.
+    ``||.||_*`` the dual norm (l2 for l2, l1 for l_inf); the theorems use it at ``eps * sqrt(d)`` (book: ``eq-ladv``).
 
     Returns: the losses (n,).
     """

@@ -1,20 +1,41 @@
-"""Models: logistic regression and small MLPs, initialised from an explicit generator.
+"""Models: logistic regression and small MLPs, initialised from an explicit generator; the eval-mode switch.
 
 Binary models return one logit per example, shape (n,), as the theory's ``f_theta(x)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "MODELS", "LogisticRegression", "MLP", "Scaled", "init_from_generator", "build_model"]
+__all__ = ["ACTIVATIONS", "MODELS", "LogisticRegression", "MLP", "Scaled", "build_model", "eval_mode",
+           "init_from_generator"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 MODELS = ("logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias")
 """The names ``build_model`` accepts."""
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with every module of ``model`` in eval mode, then give each one back its own mode.
+
+    ``model.train(was_training)`` would not do: it sets every submodule to the top level's mode, so a
+    submodule kept in eval mode on purpose (a frozen BatchNorm, a dropout switched off) would come back in
+    training mode. Used wherever a model is evaluated as a fixed function (Taylor terms, the theory's input
+    gradients, attacks, clean evaluation).
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 def init_from_generator(module: nn.Module, generator: torch.Generator) -> nn.Module:
@@ -34,7 +55,7 @@ def init_from_generator(module: nn.Module, generator: torch.Generator) -> nn.Mod
 
 
 class LogisticRegression(nn.Module):
-    """``f(x) = theta^T x (+ b)``: the linear model of Theorem 3.1 and the GLMs of Section 3."""
+    """``f(x) = theta^T x (+ b)``: the linear model of Theorem 3.1 and of the GLMs (book: ``prop-glm-regularizer``)."""
 
     def __init__(self, d: int, bias: bool = False):
         super().__init__()

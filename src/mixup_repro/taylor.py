@@ -31,6 +31,7 @@ import torch
 from torch.func import functional_call, grad, jvp, vmap
 
 from .losses import get_loss
+from .models import eval_mode
 from .mixing import beta_quadrature, check_beta_params, lambda_moments, tilted_quadrature
 
 __all__ = [
@@ -90,24 +91,21 @@ def _logits(model: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
     return out.reshape(-1)
 
 
-class _EvalMode:
-    """Evaluate the model as a fixed function (eval mode), restoring its mode afterwards."""
-
-    def __init__(self, model: torch.nn.Module):
-        self.model, self.was_training = model, model.training
-
-    def __enter__(self) -> None:
-        self.model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        self.model.train(self.was_training)
-
-
 def standard_loss(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str = "logistic") -> float:
     """``L_std = (1/n) sum_i l(f(x_i), y_i)``."""
     _check_data(X, y)
-    with _EvalMode(model):
+    with eval_mode(model):
         return float(get_loss(loss)(_logits(model, X), y).mean())
+
+
+def _check_trace(trace: str, n_probes: int, generator: torch.Generator | None) -> None:
+    if trace not in ("exact", "hutchinson"):
+        raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
+    if trace == "hutchinson":
+        if not isinstance(generator, torch.Generator):
+            raise ValueError("trace='hutchinson' needs an explicit torch.Generator for its probes")
+        if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes < 2:
+            raise ValueError(f"n_probes must be an integer >= 2 (for a standard error), got {n_probes!r}")
 
 
 def taylor_terms(
@@ -143,18 +141,11 @@ def taylor_terms(
         ``"R3_stderr"`` in Hutchinson mode). Float64 model and data give a float64 computation.
     """
     _check_data(X, y)
+    _check_trace(trace, n_probes, generator)
     lossfn = get_loss(loss)
     m1, m2 = lambda_moments(alpha, beta)
-    if trace not in ("exact", "hutchinson"):
-        raise ValueError(f"trace must be 'exact' or 'hutchinson', got {trace!r}")
-    if trace == "hutchinson":
-        if not isinstance(generator, torch.Generator):
-            raise ValueError("trace='hutchinson' needs an explicit torch.Generator for its probes")
-        if isinstance(n_probes, bool) or not isinstance(n_probes, int) or n_probes < 2:
-            raise ValueError(f"n_probes must be an integer >= 2 (for a standard error), got {n_probes!r}")
-
     n = X.shape[0]
-    with _EvalMode(model):
+    with eval_mode(model):
         f = _logits(model, X)
         fx = scalar_model(model)
         grad_f = grad(fx)
@@ -220,7 +211,7 @@ def _pairs_loss(
     rows = max(1, max_points // (n * Q))
     y_ = y.to(X.dtype)
     total = torch.zeros((), dtype=torch.float64, device=X.device)
-    with _EvalMode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for start in range(0, n, rows):
             xi, yi = X[start : start + rows], y_[start : start + rows]
             c = xi.shape[0]
@@ -307,7 +298,7 @@ def mixup_loss_mc(
     lam_np = np.ones(n_samples) if alpha == 0 else generator.beta(alpha, beta, n_samples)
     lam = torch.as_tensor(lam_np, dtype=X.dtype, device=X.device)
     y_ = y.to(X.dtype)
-    with _EvalMode(model), torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         f = model(lam[:, None] * X[i] + (1 - lam[:, None]) * X[j]).reshape(-1)
         per = get_loss(loss)(f, lam * y_[i] + (1 - lam) * y_[j]).to(torch.float64)
     return Estimate(float(per.mean()), float(per.std(unbiased=True) / n_samples**0.5))

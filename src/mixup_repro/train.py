@@ -26,6 +26,7 @@ from tqdm import tqdm
 from .checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
                          restore_rng, save_checkpoint)
 from .losses import GLM_LOSSES, get_loss
+from .models import eval_mode
 from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
 
@@ -93,13 +94,11 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str
     model's); with ``autocast_dtype`` the forward passes run under autocast and the losses in float32.
     The sums stay on the model's device (float64) until the end: one synchronisation per call.
     """
-    was_training = model.training
-    model.eval()
     param = next(model.parameters(), None)
     device = param.device if param is not None else X.device
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     total_err = torch.zeros((), dtype=torch.float64, device=device)
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for s in range(0, X.shape[0], batch_size):
             xb = X[s : s + batch_size].to(device)
             xb = xb.contiguous(memory_format=memory_format) if xb.ndim == 4 else xb
@@ -111,7 +110,6 @@ def evaluate(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, loss: str
             yb = y[s : s + batch_size].to(device)
             total_loss += _batch_loss(out, yb, loss).double()
             total_err += _errors(out, yb, loss).to(device, torch.float64)
-    model.train(was_training)
     n = X.shape[0]
     err = total_err.item() / n if loss in ("logistic", "cross_entropy") else float("nan")
     return total_loss.item() / n, err

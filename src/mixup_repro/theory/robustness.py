@@ -1,4 +1,5 @@
-"""The quantities of the robustness theorems (paper, Theorems 3.1 and 3.2; digest Sections 2.2-2.4).
+"""The quantities of the robustness theorems (paper, Theorems 3.1 and 3.2; book: ``thm-mixup-adv-logistic``,
+``thm-mixup-adv-relu``).
 
 For the logistic loss ``l = h(f) - y f`` and an input-gradient ``grad f(x_i)`` (``theta`` for logistic
 regression), the theorems state, for every parameter in ``Theta`` (all training points classified
@@ -7,7 +8,7 @@ correctly, ties allowed) and centred data,
     L~_mix  >=  (1/n) sum_i l~_adv(eps_i sqrt(d), z_i)  >=  (1/n) sum_i l~_adv(eps_mix sqrt(d), z_i),
 
 with ``L~_mix = L_std + R1 + R2 + R3`` (Lemma 3.1, :mod:`mixup_repro.taylor`), the second-order adversarial
-loss ``l~_adv`` of Section 2.2, ``eps_i = R_i c_x E[1 - lam]``, ``R_i = |cos(grad f(x_i), x_i)|``,
+loss ``l~_adv`` (book: ``eq-ladv``), ``eps_i = R_i c_x E[1 - lam]``, ``R_i = |cos(grad f(x_i), x_i)|``,
 ``eps_mix = min_i R_i c_x E[1 - lam]`` and ``c_x = min_i ||x_i|| / sqrt(d)``. Theorem 3.2 (networks) also
 needs ``f(x_i) = grad f(x_i)^T x_i`` and ``Hess f(x_i) = 0`` (bias-free ReLU / max-pool nets), so R3 = 0.
 """
@@ -23,6 +24,7 @@ from torch.func import grad, hessian, vmap
 
 from ..losses import get_loss
 from ..mixing import lambda_moments
+from ..models import eval_mode
 from ..taylor import scalar_model, taylor_terms
 
 __all__ = [
@@ -43,7 +45,7 @@ __all__ = [
 
 def adv_loss_second_order(f: torch.Tensor, grad_norm: torch.Tensor | float, y: torch.Tensor,
                           radius: torch.Tensor | float, loss: str = "logistic") -> torch.Tensor:
-    """The second-order adversarial loss ``l~_adv`` (digest Section 2.2).
+    """The second-order adversarial loss ``l~_adv`` (book: ``eq-ladv``; for networks, ``thm-mixup-adv-relu``).
 
     ``l~_adv(radius, (x, y)) = l(f, y) + radius |h'(f) - y| ||grad f|| + radius^2 / 2 h''(f) ||grad f||^2``:
     the maximum over the l2 ball of radius ``radius`` of the quadratic model of the loss when
@@ -139,17 +141,12 @@ def input_gradients(model: nn.Module, X: torch.Tensor) -> tuple[torch.Tensor, to
     """
     f_one = scalar_model(model)
 
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             f = model(X).reshape(-1)
         if f.shape != (X.shape[0],):
             raise ValueError(f"the model must output one logit per example, got {f.numel()} for {X.shape[0]}")
         G = vmap(grad(f_one))(X)
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
     return f, G
 
 
@@ -255,7 +252,7 @@ def logistic_adv_loss_exact(theta: torch.Tensor, X: torch.Tensor, y: torch.Tenso
     """The exact per-example maximum of the logistic loss of ``f(x) = x^T theta`` over l2 balls (no box).
 
     ``max_{||delta|| <= r_i} l(theta^T (x_i + delta), y_i) = l(theta^T x_i + (1 - 2 y_i) r_i ||theta||, y_i)``:
-    the loss is monotone in the logit, which moves by at most ``r_i ||theta||`` (digest Section 2.2). Unlike
+    the loss is monotone in the logit, which moves by at most ``r_i ||theta||``. Unlike
     :func:`mixup_repro.attacks.logistic_adversarial_loss` the radius may differ per example, as the theorems'
     ``eps_i sqrt(d)`` do.
 
@@ -280,11 +277,6 @@ def input_hessian_max(model: nn.Module, X: torch.Tensor) -> float:
     """
     f_one = scalar_model(model)
 
-    modes = [m.training for m in model.modules()]
-    model.eval()
-    try:
+    with eval_mode(model):
         H = vmap(hessian(f_one))(_flat(X))
-    finally:
-        for m, mode in zip(model.modules(), modes):
-            m.training = mode
     return float(H.abs().max())
