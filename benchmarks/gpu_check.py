@@ -62,7 +62,8 @@ def _step(title: str, out: Path, fn) -> None:
 
 def _real_run(out: Path, data_dir: str, epochs: int, model: str = "preact_resnet18", n_train: int = 0,
               n_test: int = 0) -> None:
-    from mixup_repro import config, experiments
+    from mixup_repro import config
+    from mixup_repro.chapters import generalization_gap
 
     cost = _module("paper_profile_cost")
     rates = json.loads((out / "rates.json").read_text())["rates"]
@@ -71,7 +72,7 @@ def _real_run(out: Path, data_dir: str, epochs: int, model: str = "preact_resnet
                alphas=[0.0, 1.0], n_seeds=1, epochs=epochs, data_dir=data_dir, download=False)
     schema = config.get_schema("generalization_gap").from_mapping(cfg)
     start = time.perf_counter()
-    experiments.run_generalization_gap(schema, progress=False, save=False)
+    generalization_gap.run(schema, progress=False, save=False)
     wall = time.perf_counter() - start
     full_tr, full_te = cost.DATASETS["fashion_mnist"][:2]
     n_tr, n_te = n_train or full_tr, n_test or full_te

@@ -33,16 +33,15 @@ import numpy as np
 import torch
 
 from mixup_repro.config import load_profile
-from mixup_repro.data.images import SPLIT_SIZES
+from mixup_repro.data.catalog import DATASETS as CATALOG, SPLIT_SIZES
 from mixup_repro.mixing import mix_batch, mixup_cross_entropy, sample_lambda
 from mixup_repro.train import _cudnn_mode
 from mixup_repro.vision_models import build_vision_model
 
 REPO = Path(__file__).resolve().parents[1]
-#: name -> (training images, test images, image shape, classes); the split sizes are the loader's.
-DATASETS = {name: (*SPLIT_SIZES[name], shape, classes) for name, shape, classes in (
-    ("svhn", (3, 32, 32), 10), ("cifar10", (3, 32, 32), 10), ("cifar100", (3, 32, 32), 100),
-    ("fashion_mnist", (1, 28, 28), 10), ("kmnist", (1, 28, 28), 10))}
+#: name -> (training images, test images, image shape, classes) of the paper profile's datasets (the catalog's).
+DATASETS = {name: (*SPLIT_SIZES[name], CATALOG[name][:3], CATALOG[name][3])
+            for name in ("svhn", "cifar10", "cifar100", "fashion_mnist", "kmnist")}
 KINDS = ("train", "eval", "attack")
 
 

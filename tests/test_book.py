@@ -340,3 +340,17 @@ def test_generalization_theory_page_glues_and_cites(html_dir: Path) -> None:
                 assert f"{notebook}.html#{name}" in html, f"theory page does not reference figure {name!r}"
     for directive in ("proof proposition admonition", "proof theorem admonition", "proof corollary admonition"):
         assert f'class="{directive}"' in html, f"no rendered {directive!r}"
+
+
+def test_the_files_the_book_links_to_exist() -> None:
+    """Links into the repository (tests, source files) on GitHub name files of this checkout (no build needed)."""
+    prefix = "https://github.com/mixup-repro/mixup-repro/blob/main/"
+    missing = []
+    for page in sorted((REPO / "book").rglob("*.md")):
+        for path in re.findall(re.escape(prefix) + r"([^)#\s]+)", page.read_text("utf-8")):
+            if not (REPO / path).is_file():
+                missing.append(f"{page.relative_to(REPO)}: {path}")
+        for path in re.findall(r"`(tests/test_\w+\.py)`", page.read_text("utf-8")):
+            if not (REPO / path).is_file():
+                missing.append(f"{page.relative_to(REPO)}: {path}")
+    assert not missing, "links to files that do not exist:\n" + "\n".join(missing)

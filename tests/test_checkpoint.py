@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import mixup_repro
-from mixup_repro import results
+from mixup_repro import durable
 from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
                                     restore_rng, save_checkpoint)
 from mixup_repro.data.synthetic import gaussian_mixture
@@ -215,7 +215,7 @@ def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
     def boom(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr("mixup_repro.checkpoint._write_bytes", boom)
+    monkeypatch.setattr(durable.os, "fsync", boom)  # the new bytes are written, not yet in place
     with pytest.raises(OSError, match="disk full"):
         save_checkpoint(path, {"epoch": 3})
     assert os.listdir(path.parent) == ["c.ckpt"] and load_checkpoint(path)["epoch"] == 2
@@ -227,7 +227,7 @@ def test_save_removes_stale_temporaries_of_that_checkpoint_and_keeps_fresh_ones(
     stale, fresh, other = (tmp_path / f".{name}.tmp" for name in ("c.ckpt.lv13k62x", "c.ckpt.fresh000", "d.ckpt.abcd1234"))
     for f in (stale, fresh, other):
         f.write_bytes(b"partial checkpoint")
-    old = time.time() - results.STALE_TEMP_S - 60
+    old = time.time() - durable.STALE_TEMP_S - 60
     for f in (stale, other):
         os.utime(f, (old, old))
     save_checkpoint(tmp_path / "c.ckpt", {"epoch": 1})
@@ -274,3 +274,36 @@ def test_discard_bad_checkpoint_trains_from_scratch_with_a_warning(tmp_path, bad
     assert hist.resumed_from == 0 and hist.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in fresh.state_dict().items())
     assert load_checkpoint(ckpt)["epoch"] == 6  # replaced by this run's own
+
+
+def test_resume_restores_the_cosine_schedule(tmp_path):
+    """Resuming from a checkpoint also restores the learning-rate schedule (cosine annealing)."""
+    g = torch.Generator().manual_seed(3)
+    y = (torch.arange(40) % 2).double()
+    X = torch.randn(40, 3, generator=g, dtype=torch.float64) + y[:, None]
+    full = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
+    fit(full, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False, epochs=12)
+    # The same run interrupted (by an exception from a hook) after its epoch-4 checkpoint, then rerun.
+    path = tmp_path / "ckpt.pt"
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_5(epoch, model):
+        if epoch == 5:
+            raise Stop
+
+    model = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
+    try:
+        fit(model, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
+            checkpoint_path=path, checkpoint_every=1, epochs=12, hooks=[stop_after_5])
+    except Stop:
+        pass
+    assert path.exists()
+    resumed = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
+    hist = fit(resumed, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
+               checkpoint_path=path, checkpoint_every=1, epochs=12)
+    assert hist.resumed_from >= 4
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+

@@ -76,7 +76,8 @@ def test_lambda_moments_match_quadrature_of_the_mixture_density(alpha, beta):
         (5.0, 0.5, 0.139860, 0.069930),
     ],
 )
-def test_lambda_moments_reproduce_the_table_of_paper_section_1_1(alpha, beta, m1, m2):
+def test_lambda_moments_reproduce_known_values(alpha, beta, m1, m2):
+    """E[1 - lam] and E[(1 - lam)^2] under D~_lam, worked out by hand (2 ab / ((a + b)(a + b + 1)) and half of it)."""
     got = lambda_moments(alpha, beta)
     assert got[0] == pytest.approx(m1, abs=5e-7)
     assert got[1] == pytest.approx(m2, abs=5e-7)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from mixup_repro import cli, pipeline
+from mixup_repro.claims import Claim
 from mixup_repro.config import ConfigError, Lemma31Config
 from mixup_repro.results import Result, ResultsDirError, save_result
 
@@ -158,6 +159,24 @@ def test_find_root(tmp_path, fake_root):
 
 # -- CLI --------------------------------------------------------------------------------------------
 
+def test_cli_data_dir_flag(monkeypatch, tmp_path, capsys):
+    from mixup_repro import cli
+
+    seen = {}
+
+    def fake_run(name, profile, overrides, *, root, output, progress):
+        seen.update(overrides)
+        return tmp_path / "out.ipynb"
+
+    monkeypatch.setattr(pipeline, "run_notebook", fake_run)
+    monkeypatch.chdir(REPO)
+    assert cli.main(["run", "fig1a_fgsm", "--profile", "smoke", "--data-dir", str(tmp_path)]) == 0
+    assert seen == {"data_dir": str(tmp_path.resolve())}
+    assert cli.main(["run", "thm31_logistic", "--profile", "smoke", "--data-dir", str(tmp_path)]) == 2
+    assert "notebook 'thm31_logistic' reads no dataset files; --data-dir applies to the image notebooks only" \
+        in capsys.readouterr().err
+
+
 def test_cli_bad_parameter_exits_2_with_one_line(no_kernel, fake_root, monkeypatch, capsys):
     monkeypatch.chdir(fake_root / "notebooks")
     assert cli.main(["run", "lemma31_fig2", "--profile", "smoke", "-p", "alhpa", "1"]) == 2
@@ -195,7 +214,7 @@ def test_console_script_exit_status(fake_root):
 
 def _save_fake_result(root: Path, profile: str, verdict: str = "PASS") -> Path:
     cfg = pipeline.resolve_config("lemma31_fig2", profile, root=root)
-    claims = [{"id": "Lemma 3.1", "claim": "second-order expansion matches", "verdict": verdict, "detail": "rel err 0.01"}]
+    claims = [Claim("Lemma 3.1", "second-order expansion matches", "Lemma 3.1", "check", verdict, "rel err 0.01").to_dict()]
     return save_result(Result(cfg.NAME, cfg.to_dict(), {"claims": claims}, {}, {}))
 
 
@@ -230,34 +249,16 @@ def test_reproduce_runs_all_then_summarises(fake_root, monkeypatch, capsys):
     assert len(built) == 1 and "book not built" in capsys.readouterr().out
 
 
-def test_every_claim_states_what_the_paper_says():
-    """Static check of every claim dict built in experiments.py (no run needed): figure_note prints its "paper".
-
-    A literal must be a non-empty string; a lookup ``TABLE[key]`` must index a module-level dict of non-empty
-    strings. The Theorem 3.1/3.2, Figure 1a and image smoke runs also check the values they produce.
-    """
-    import ast
-
-    from mixup_repro import experiments
-
-    tree = ast.parse(Path(experiments.__file__).read_text())
-    found = 0
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Dict):
-            continue
-        keys = [k.value if isinstance(k, ast.Constant) else None for k in node.keys]
-        if not {"id", "claim", "verdict"} <= set(keys):
-            continue
-        found += 1
-        where = f"line {node.lineno}: {ast.unparse(node.values[keys.index('id')])}"
-        assert "paper" in keys, f"claim without 'paper' at {where}"
-        value = node.values[keys.index("paper")]
-        if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name):
-            table = getattr(experiments, value.value.id)
-            assert table and all(isinstance(v, str) and v.strip() for v in table.values()), where
-        else:
-            assert isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.strip(), where
-    assert found >= 30, f"only {found} claim dicts found: has the way claims are built changed?"
+def test_provenance_table_matches_each_run_to_its_profile(fake_root, no_kernel):
+    """One row per saved run; the profile is the one whose parameters the run's config equals, else custom."""
+    _save_fake_result(fake_root, "cpu")
+    _save_fake_result(fake_root, "smoke")
+    cfg = pipeline.resolve_config("lemma31_fig2", "cpu", {"epochs": 7}, root=fake_root)
+    save_result(Result(cfg.NAME, cfg.to_dict(), {}, {}, {"wall_time_s": 1.25, "git_commit": "0123456789abc"}))
+    rows = [line.split(" | ") for line in pipeline.provenance_table(fake_root).splitlines()[2:]]
+    assert [(r[0], r[1]) for r in rows] == [("| lemma31_fig2", "smoke"), ("| lemma31_fig2", "cpu"),
+                                            ("| lemma31_fig2", "custom")]
+    assert rows[2][2] == "1.2" and rows[2][6] == f"`{cfg.config_hash()}`" and rows[2][7] == "`0123456789`"
 
 
 # -- real kernels -----------------------------------------------------------------------------------

@@ -10,18 +10,20 @@ import time
 import numpy as np
 import pytest
 
-from mixup_repro import results
+from mixup_repro import durable, results
+from mixup_repro.claims import Claim
 from mixup_repro.config import Lemma31Config
-from mixup_repro.results import CorruptResultError, Result, ResultsDirError, load_result, save_result
+from mixup_repro.provenance import provenance
+from mixup_repro.results import CorruptResultError, Result, ResultsDirError, cached, load_result, result_path, save_result
 
 
 def _result(epochs: int = 300, **metrics) -> Result:
     cfg = Lemma31Config(epochs=epochs)
-    claims = [{"id": "Lemma 3.1", "claim": "the expansion matches", "verdict": "PASS", "detail": "err 1e-4"}]
+    claims = [Claim("Lemma 3.1", "the expansion matches", "derived", "check", "PASS", "err 1e-4").to_dict()]
     return Result(name=cfg.NAME, config=cfg.to_dict(),
                   metrics={"train_loss_clean": 0.25, "n": np.int64(3), "claims": claims, **metrics},
                   arrays={"curve": np.linspace(0, 1, 5), "grid": np.arange(6, dtype=np.int32).reshape(2, 3)},
-                  meta=results.provenance(seeds={"seed": 0, "data_seed": 0}, wall_time_s=1.5, device="cpu"))
+                  meta=provenance(seeds={"seed": 0, "data_seed": 0}, wall_time_s=1.5, device="cpu"))
 
 
 def test_results_dir_follows_env(monkeypatch, tmp_path):
@@ -48,20 +50,6 @@ def test_round_trip(tmp_path):
 def test_default_root_is_results_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("MIXUP_REPRO_RESULTS", str(tmp_path / "r"))
     assert save_result(_result()).parent.parent == tmp_path / "r"
-
-
-def test_provenance_fields():
-    meta = results.provenance(seeds=[0, 1], wall_time_s=2.0, device="cpu")
-    for key in ("mixup_repro_version", "git_commit", "git_dirty", "python", "torch", "numpy", "platform",
-                "torch_threads", "device", "seeds", "wall_time_s", "timestamp_utc"):
-        assert key in meta
-    assert meta["seeds"] == [0, 1] and meta["device"] == "cpu"
-    json.dumps(meta)
-
-
-def test_git_state_unknown_outside_a_checkout(monkeypatch):
-    monkeypatch.setattr(results, "_git", lambda args, cwd: None)
-    assert results.provenance(seeds=0, wall_time_s=0, device="cpu")["git_commit"] == "unknown"
 
 
 def test_resave_replaces_and_leaves_no_leftovers(tmp_path):
@@ -115,7 +103,7 @@ def test_stale_temporaries_of_the_key_are_removed_and_fresh_ones_kept(tmp_path):
     """A kill -9 mid-write leaves hidden temporaries; the next write of that key deletes those over 10 minutes
     old and keeps younger ones, which may belong to a concurrent writer of the same key."""
     path = save_result(_result(), tmp_path)
-    key, old = path.name, time.time() - results.STALE_TEMP_S - 60
+    key, old = path.name, time.time() - durable.STALE_TEMP_S - 60
     stale = [f".{key}.tmp-abcd1234", f".{key}.old-efgh5678"]
     for name in stale:
         (path.parent / name).mkdir()
@@ -131,27 +119,13 @@ def test_stale_temporaries_of_the_key_are_removed_and_fresh_ones_kept(tmp_path):
     assert load_result(path).metrics["train_loss_clean"] == 0.5
 
 
-def test_json_write_removes_its_stale_temporaries_and_keeps_fresh_ones(tmp_path):
-    target = tmp_path / "sweeps" / "grid.json"
-    target.parent.mkdir()
-    stale, fresh, other = (target.parent / n for n in (".grid.json.k1ll3d.tmp", ".grid.json.run1ng.tmp",
-                                                        ".other.json.k1ll3d.tmp"))
-    for f in (stale, fresh, other):
-        f.write_text("{")
-    old = time.time() - results.STALE_TEMP_S - 60
-    for f in (stale, other):
-        os.utime(f, (old, old))
-    results.write_json_atomic(target, {"runs": 1})
-    assert sorted(p.name for p in target.parent.iterdir()) == sorted(["grid.json", fresh.name, other.name])
-
-
 def test_no_result_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no saved result at .*run the notebook first"):
         load_result(tmp_path / "nothing")
 
 
 def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
-    real = results._write_bytes
+    real = durable._write_file
     calls = []
 
     def flaky(path, data):
@@ -160,7 +134,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch):
             raise OSError("disk full (simulated)")
         return real(path, data)
 
-    monkeypatch.setattr(results, "_write_bytes", flaky)
+    monkeypatch.setattr(durable, "_write_file", flaky)
     with pytest.raises(OSError, match="simulated"):
         save_result(_result(), tmp_path)
     assert os.listdir(tmp_path / "lemma31_fig2") == []
@@ -175,7 +149,7 @@ def test_failure_during_replacement_keeps_the_old_run(tmp_path, monkeypatch):
             raise OSError("crash before the new run is in place (simulated)")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(results.os, "rename", rename)
+    monkeypatch.setattr(durable.os, "rename", rename)
     with pytest.raises(OSError, match="simulated"):
         save_result(_result(train_loss_clean=0.9), tmp_path)
     assert os.listdir(path.parent) == [path.name]
@@ -191,8 +165,11 @@ def test_unwritable_root_is_a_clear_error(tmp_path):
 
 def test_bad_claims_and_object_arrays_refused_before_writing(tmp_path):
     bad = _result()
-    bad.metrics["claims"] = [{"id": "Lemma 3.1", "claim": "x", "verdict": "OK"}]
-    with pytest.raises(ValueError, match=r"claims'\]\[0\].*one of PASS, FAIL, INFO"):
+    bad.metrics["claims"] = [{**bad.metrics["claims"][0], "verdict": "OK"}]
+    with pytest.raises(ValueError, match=r"claims'\]\[0\]: claim 'Lemma 3.1': verdict 'OK' is not one of PASS, FAIL"):
+        save_result(bad, tmp_path)
+    bad.metrics["claims"] = [{k: v for k, v in _result().metrics["claims"][0].items() if k != "kind"}]
+    with pytest.raises(ValueError, match=r"claims'\]\[0\]: claim 'Lemma 3.1' lacks kind"):
         save_result(bad, tmp_path)
     obj = _result()
     obj.arrays["ragged"] = np.array([[1], [1, 2]], dtype=object)
@@ -201,23 +178,64 @@ def test_bad_claims_and_object_arrays_refused_before_writing(tmp_path):
     assert not (tmp_path / "lemma31_fig2").exists()
 
 
-def test_write_json_atomic(tmp_path):
-    target = results.write_json_atomic(tmp_path / "sub" / "summary.json", {"a": np.float32(1.5)})
-    assert json.loads(target.read_text()) == {"a": 1.5}
-    assert os.listdir(target.parent) == ["summary.json"]
+# --- the cache ----------------------------------------------------------------------------------------
 
 
-def test_written_files_follow_the_umask(tmp_path):
-    """tempfile makes 0600 files and 0700 directories; results live in shared folders, so the umask decides."""
-    import torch
+def _compute(cfg: dict, counter: list, value: float = 1.0):
+    def compute() -> Result:
+        counter.append(1)
+        return Result("toy", cfg, {"value": value}, {"curve": np.arange(3.0)},
+                      provenance(seeds=0, wall_time_s=0.0, device="cpu"))
+    return compute
 
-    from mixup_repro.checkpoint import save_checkpoint
 
-    mask = os.umask(0o022)
-    os.umask(mask)
-    run = save_result(_result(), tmp_path)
-    summary = results.write_json_atomic(tmp_path / "sweeps" / "s.json", {"a": 1})
-    ckpt = save_checkpoint(tmp_path / "ckpt" / "run.ckpt", {"w": torch.zeros(2)})
-    assert run.stat().st_mode & 0o777 == 0o777 & ~mask
-    for f in (*run.iterdir(), summary, ckpt):
-        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+def test_cached_computes_once_then_reuses(tmp_path):
+    cfg, calls = {"a": 1, "grid": [1.0, 2.0]}, []
+    first = cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    second = cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    assert len(calls) == 1 and second.meta == first.meta and second.metrics == {"value": 1.0}
+    cached("toy", {**cfg, "a": 2}, _compute({**cfg, "a": 2}, calls), root=tmp_path)
+    assert len(calls) == 2  # another config is another entry
+
+
+@pytest.mark.parametrize("stale", ["version", "source"])
+def test_cached_recomputes_after_a_library_change(tmp_path, monkeypatch, stale):
+    cfg, calls = {"a": 1}, []
+    cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    if stale == "version":
+        monkeypatch.setattr("mixup_repro.__version__", "9.9.9")
+    else:
+        monkeypatch.setattr(results, "source_fingerprint", lambda: "edited-code")
+    cached("toy", cfg, _compute(cfg, calls, value=2.0), root=tmp_path)
+    assert len(calls) == 2
+    assert load_result(result_path("toy", cfg, tmp_path)).metrics == {"value": 2.0}
+
+
+def test_cached_recomputes_a_corrupt_result_with_a_warning(tmp_path):
+    cfg, calls = {"a": 1}, []
+    cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    path = result_path("toy", cfg, tmp_path)
+    data = (path / "arrays.npz").read_bytes()
+    (path / "arrays.npz").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="recomputing a corrupt cached result.*arrays.npz does not match"):
+        cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    assert len(calls) == 2
+    load_result(path)  # valid again
+
+
+def test_cached_recomputes_when_a_file_replaced_the_result_directory(tmp_path):
+    cfg, calls = {"a": 1}, []
+    cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    path = result_path("toy", cfg, tmp_path)
+    shutil.rmtree(path)
+    path.write_text("junk")
+    with pytest.warns(UserWarning, match="recomputing a corrupt cached result.*is not a result directory"):
+        cached("toy", cfg, _compute(cfg, calls), root=tmp_path)
+    assert len(calls) == 2 and os.listdir(path.parent) == [path.name]
+    load_result(path)
+
+
+def test_cached_refuses_a_compute_of_another_config(tmp_path):
+    with pytest.raises(ValueError, match="compute\\(\\) returned a result of another run"):
+        cached("toy", {"a": 1}, _compute({"a": 2}, []), root=tmp_path)
+    assert not (tmp_path / "toy").exists()

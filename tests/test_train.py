@@ -1,4 +1,4 @@
-"""fit / evaluate / hooks: clean metrics, alpha = 0 is plain gradient descent, seeding, hook epochs, errors."""
+"""train.py: fit / evaluate / hooks: clean metrics, alpha = 0 is plain gradient descent, seeding, hook epochs, errors."""
 
 import copy
 import math
@@ -10,8 +10,7 @@ import torch.nn.functional as F
 
 from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import MLP, build_model, init_from_generator
-from mixup_repro.taylor import mixup_loss_exact, taylor_terms
-from mixup_repro.train import MixupLossHook, TaylorHook, evaluate, fit
+from mixup_repro.train import evaluate, fit
 
 DT = torch.float64
 
@@ -140,27 +139,6 @@ def test_per_sample_lam_differs_from_per_batch_lam():
 # --- hooks ------------------------------------------------------------------------------------------
 
 
-def test_hooks_recorded_at_the_right_epochs_with_the_right_values():
-    X, y, model = _setup("tanh_mlp", n=20)
-    taylor = TaylorHook(X, y, 1.0, 1.0, every=2)
-    exact = MixupLossHook(X, y, 1.0, 1.0, every=5, order=16)
-    rec = _ParamRecorder()
-    hist = fit(model, X, y, alpha=1.0, epochs=5, lr=0.5, seed=0, hooks=[taylor, exact, rec], progress=False)
-    assert rec.epochs == [0, 1, 2, 3, 4, 5]
-    for key in ("taylor_standard", "taylor_R1", "taylor_R2", "taylor_R3"):
-        col = hist.column(key)
-        assert np.isfinite(col[[0, 2, 4]]).all() and np.isnan(col[[1, 3, 5]]).all(), key
-    col = hist.column("mixup_loss_exact")
-    assert np.isfinite(col[[0, 5]]).all() and np.isnan(col[1:5]).all()
-    # Values are those of the model at that epoch (rebuild the epoch-4 model from the recorded parameters).
-    assert col[5] == pytest.approx(mixup_loss_exact(model, X, y, 1.0, 1.0, order=16), rel=1e-13)
-    at4 = copy.deepcopy(model)
-    torch.nn.utils.vector_to_parameters(rec.params[4], at4.parameters())
-    terms = taylor_terms(at4, X, y, 1.0, 1.0)
-    assert hist.records[4]["taylor_R2"] == pytest.approx(terms["R2"], rel=1e-12)
-    assert hist.records[4]["taylor_standard"] == pytest.approx(hist.records[4]["train_loss_clean"], rel=1e-12)
-
-
 def test_hooks_returning_none_add_nothing():
     X, y, model = _setup()
     hist = fit(model, X, y, alpha=0.0, epochs=2, lr=0.1, seed=0, hooks=[lambda e, m: None], progress=False)
@@ -178,11 +156,6 @@ def test_model_is_in_eval_mode_after_fit_and_evaluate_restores_mode(start_traini
     assert model.training == start_training
     fit(model, X, y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False)
     assert not model.training
-    # The library's hooks measure in eval mode and hand the mode back.
-    model.train()
-    TaylorHook(X, y, 1.0, 1.0)(0, model)
-    MixupLossHook(X, y, 1.0, 1.0, order=4)(0, model)
-    assert model.training
 
 
 def test_evaluate_matches_oracle_and_batches_do_not_matter():
@@ -258,13 +231,6 @@ def test_fit_errors(kwargs, exc, match):
     assert torch.equal(_flat(model), before)  # refused before touching the model
 
 
-@pytest.mark.parametrize("hook", [TaylorHook, MixupLossHook])
-def test_hooks_reject_bad_every(hook):
-    X, y, _ = _setup()
-    with pytest.raises(ValueError, match="every must be a positive integer"):
-        hook(X, y, 1.0, 1.0, every=0)
-
-
 def test_fit_rejects_mismatched_data():
     X, y, model = _setup()
     with pytest.raises(ValueError, match="X and y disagree on the number of examples: 40 vs 39"):
@@ -317,15 +283,6 @@ def test_data_on_device_is_the_same_run():
     a, h0 = _image_run(data_on_device=False)
     b, h1 = _image_run(data_on_device=True)
     assert torch.equal(_flat(a), _flat(b)) and h0.records == h1.records
-
-
-def test_bf16_is_used_on_cuda_only():
-    """The paper profile's bf16 setting must not turn a CPU run into emulated (very slow) bf16."""
-    from mixup_repro.experiments import _autocast_dtype
-
-    assert _autocast_dtype(False, "cpu") is None
-    with pytest.warns(UserWarning, match="bf16 autocast is for CUDA; training in float32 on the CPU"):
-        assert _autocast_dtype(True, "cpu") is None
 
 
 def test_eval_autocast_false_evaluates_in_the_model_dtype():

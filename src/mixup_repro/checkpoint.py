@@ -3,9 +3,8 @@
 A checkpoint holds the model, the optimizer (and optionally an lr scheduler), the run's torch and numpy
 generators, the global python / numpy / torch RNG states, the epoch reached, the history so far and the
 fingerprint of the run that wrote it. The file is ``MAGIC``, the sha256 of the payload (64 hex digits),
-a newline, then the ``torch.save`` payload; it is written to a temporary sibling, fsynced and renamed
-into place, so a kill leaves either the previous checkpoint or the new one, never half of one (the next save
-deletes a temporary left by a kill once it is ``results.STALE_TEMP_S`` old).
+a newline, then the ``torch.save`` payload; it is written with :func:`mixup_repro.durable.write_bytes_atomic`,
+so a kill leaves either the previous checkpoint or the new one, never half of one.
 A file whose checksum does not match is refused with :class:`CorruptCheckpointError`, never trusted.
 """
 
@@ -14,16 +13,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .results import _fsync_dir, _remove_stale, _umask_mode, _write_bytes
+from .durable import write_bytes_atomic
 
 __all__ = ["CheckpointError", "CorruptCheckpointError", "CheckpointMismatchError", "save_checkpoint",
            "load_checkpoint", "capture_rng", "restore_rng"]
@@ -80,21 +77,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     digest = hashlib.sha256(payload).hexdigest().encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale(path.parent, (f".{path.name}.",), ".tmp")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as err:
         raise CheckpointError(f"cannot write checkpoint {path} ({err.strerror or err}); pass a checkpoint "
                               f"path in a writable directory") from None
-    os.close(fd)
-    try:
-        _umask_mode(tmp)
-        _write_bytes(Path(tmp), MAGIC + digest + b"\n" + payload)
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, MAGIC + digest + b"\n" + payload)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

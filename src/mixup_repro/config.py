@@ -22,7 +22,9 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from .data.catalog import IMAGE_DATASETS
 from .results import config_hash as _hash
+from .vision_models import VISION_MODELS
 
 __all__ = [
     "ConfigError",
@@ -57,6 +59,8 @@ _LITERAL_TYPES = (int, float, str, bool, list, tuple, dict, type(None))
 
 #: Largest seed: scikit-learn's and numpy's legacy generators take seeds below 2**32.
 SEED_MAX = 2**32 - 1
+#: The ``threads`` parameter of the image notebooks (each theory chapter fixes its own in ``chapters/``).
+THREADS_HELP = "torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine"
 #: A float literal, including the exponent forms (``1e-3``) that YAML 1.1 reads as strings.
 FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -435,13 +439,13 @@ class Fig1aConfig(NotebookConfig):
 
     NAME: ClassVar[str] = "fig1a_fgsm"
 
-    dataset: str = param("fashion_mnist", choices=("fashion_mnist", "kmnist", "digits", "svhn", "cifar10", "cifar100", "fake"),
+    dataset: str = param("fashion_mnist", choices=IMAGE_DATASETS,
                          help="image dataset; fashion_mnist (cpu) and svhn (paper, as in the paper)")
     data_dir: str = param("", help="folder holding the dataset files; empty for the defaults (Debian package, cache)")
     download: bool = param(False, help="allow a torchvision download of a missing dataset (needs internet)")
     n_train: int = param(0, low=0, help="training images used, 0 for all")
     n_test: int = param(0, low=0, help="test images for clean accuracy and FGSM, 0 for all")
-    model: str = param("mlp", choices=("mlp", "cnn", "wrn16_8", "preact_resnet18"), help="architecture; mlp (cpu), wrn16_8 (paper)")
+    model: str = param("mlp", choices=VISION_MODELS, help="architecture; mlp (cpu), wrn16_8 (paper)")
     mlp_hidden: tuple[int, ...] = param((256,), low=1, high=65536, help="hidden widths of the mlp model, typically (256,) to (1024, 1024)")
     seeds: tuple[int, ...] = param((0, 1, 2), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup Beta(alpha, beta), typically 0.2-2 (1 in the mixup reference code)")
@@ -465,7 +469,7 @@ class Fig1aConfig(NotebookConfig):
     device: str = param("auto", choices=("auto", "cpu", "cuda"), help="auto: CUDA if available, else the CPU")
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
-    threads: int = param(1, low=0, high=1024, help="torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine")
+    threads: int = param(1, low=0, high=1024, help=THREADS_HELP)
 
 
 @register
@@ -528,10 +532,6 @@ class RademacherConfig(NotebookConfig):
                                   f"lower it or raise d")
 
 
-_IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "cifar10", "cifar100", "svhn", "fake")
-_IMAGE_MODELS = ("mlp", "cnn", "wrn16_8", "preact_resnet18")
-
-
 @register
 @dataclass(frozen=True)
 class GeneralizationGapConfig(NotebookConfig):
@@ -539,9 +539,9 @@ class GeneralizationGapConfig(NotebookConfig):
 
     NAME: ClassVar[str] = "generalization_gap"
 
-    datasets: tuple[str, ...] = param(("fashion_mnist", "digits"), choices=_IMAGE_DATASETS,
+    datasets: tuple[str, ...] = param(("fashion_mnist", "digits"), choices=IMAGE_DATASETS,
                                       help="image datasets, one panel each (fake: generated, for tests)")
-    models: tuple[str, ...] = param(("mlp", "mlp"), choices=_IMAGE_MODELS,
+    models: tuple[str, ...] = param(("mlp", "mlp"), choices=VISION_MODELS,
                                     help="model per dataset, same length as datasets: mlp, cnn, wrn16_8, preact_resnet18")
     train_sizes: tuple[int, ...] = param((2000, 0), low=0, help="training images per dataset (first n; 0 = all), same length as datasets")
     test_sizes: tuple[int, ...] = param((0, 0), low=0, help="test images per dataset (first n; 0 = all), same length as datasets")
@@ -557,7 +557,7 @@ class GeneralizationGapConfig(NotebookConfig):
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train: cpu, cuda or auto (cuda if available)")
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
-    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default); 1 is fastest for small models on a busy machine")
+    threads: int = param(1, low=0, high=1024, help=THREADS_HELP)
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.data.images)")
     seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")
@@ -577,8 +577,8 @@ class Fig3Config(NotebookConfig):
 
     NAME: ClassVar[str] = "fig3_training_error"
 
-    dataset: str = param("digits", choices=_IMAGE_DATASETS, help="image dataset of the mixup runs")
-    model: str = param("mlp", choices=_IMAGE_MODELS, help="model of the image runs")
+    dataset: str = param("digits", choices=IMAGE_DATASETS, help="image dataset of the mixup runs")
+    model: str = param("mlp", choices=VISION_MODELS, help="model of the image runs")
     train_size: int = param(0, low=0, help="training images (first n; 0 = all)")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup alpha = beta of the image runs, typically 0.2-1")
     n_seeds: int = param(3, low=1, high=100, help="seeds per configuration, typically 3-5")
@@ -598,7 +598,7 @@ class Fig3Config(NotebookConfig):
     device: str = param("cpu", choices=("cpu", "auto", "cuda"), help="where to train the image runs: cpu, cuda or auto")
     bf16: bool = param(False, help="bf16 autocast for training forward passes (GPU); evaluations run without it, so zero errors are not decided at bf16 resolution")
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
-    torch_threads: int = param(1, low=0, high=256, help="torch CPU threads during training (0 keeps torch's default)")
+    threads: int = param(1, low=0, high=1024, help=THREADS_HELP)
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
     seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")

@@ -1,6 +1,6 @@
 """The loss family of Lemma 3.1, ``l(f, y) = h(f) - y f``, with ``h``, ``h'`` and ``h''``.
 
-Members (paper, Section 2): logistic (``h = log(1 + e^f)``, y in {0, 1}), squared
+Members (book: ``eq-glm-loss``): logistic (``h = log(1 + e^f)``, y in {0, 1}), squared
 (``h = f^2 / 2``; the ``y^2 / 2`` term, constant in the parameters, is dropped) and Poisson
 (``h = e^f``, the log-partition function of the Poisson GLM, y >= 0).
 """

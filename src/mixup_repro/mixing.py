@@ -1,10 +1,10 @@
 """Mixup's mixing distribution, its tilted form, pairing and the mixup loss.
 
-Notation follows the paper (Zhang et al., ICLR 2021, Section 2): a mixed example is
+Notation follows the paper's mixup loss, Eq. (1) (book: ``eq-mixup-loss``): a mixed example is
 ``x~ = lam * x_i + (1 - lam) * x_j`` and ``y~ = lam * y_i + (1 - lam) * y_j`` with
 ``lam ~ Beta(alpha, beta)``. ``alpha = 0`` means plain ERM (``lam = 1``).
 
-The tilted distribution of Lemma 3.1 is the two-component mixture
+The tilted distribution of Lemma 3.1 (book: ``def-tilted``) is the two-component mixture
 ``D~_lam = alpha/(alpha+beta) Beta(alpha+1, beta) + beta/(alpha+beta) Beta(beta+1, alpha)``;
 with unmixed labels and a partner drawn from the data, it gives exactly the mixup loss.
 """

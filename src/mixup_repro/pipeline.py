@@ -19,22 +19,15 @@ from typing import Any, Iterator, Mapping
 from . import config
 from .config import ConfigError
 from .data.images import check_data_dir
-from .results import ENV_VAR, CorruptResultError, check_writable, load_result, results_dir, write_json_atomic
+from .durable import write_bytes_atomic, write_json_atomic
+from .results import ENV_VAR, CorruptResultError, check_writable, load_result, results_dir
 
 __all__ = ["NOTEBOOKS", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
            "provenance_table", "reproduce", "jupyter_book_build"]
 
-NOTEBOOKS: dict[str, Path] = {
-    "lemma31_fig2": Path("notebooks/lemma31_fig2.ipynb"),
-    "thm31_logistic": Path("notebooks/thm31_logistic.ipynb"),
-    "thm32_relu": Path("notebooks/thm32_relu.ipynb"),
-    "fig1a_fgsm": Path("notebooks/fig1a_fgsm.ipynb"),
-    "glm_regularization": Path("notebooks/glm_regularization.ipynb"),
-    "rademacher": Path("notebooks/rademacher.ipynb"),
-    "generalization_gap": Path("notebooks/generalization_gap.ipynb"),
-    "fig3_training_error": Path("notebooks/fig3_training_error.ipynb"),
-}
-"""Registered notebooks in reproduction order: name -> source path relative to the repository root."""
+NOTEBOOKS: dict[str, Path] = {name: Path("notebooks") / f"{name}.ipynb" for name in config.REGISTRY}
+"""Registered notebooks in reproduction order (the order of ``config.REGISTRY``): name -> source path relative
+to the repository root. Each has a schema in :mod:`mixup_repro.config` and a chapter in :mod:`mixup_repro.chapters`."""
 
 PARAMS_DIR = Path("notebooks/params")
 FAILED_DIR = Path("runs/failed")
@@ -212,16 +205,6 @@ def claims_summary(profile: str = "cpu", *, root: str | Path = Path("."),
     return lines, counts
 
 
-def _profile_of(name: str, digest: str, root: Path) -> str:
-    for profile in config.PROFILES:
-        try:
-            if resolve_config(name, profile, root=root).config_hash() == digest:
-                return profile
-        except ConfigError:
-            continue
-    return "custom"
-
-
 def provenance_table(root: str | Path = Path(".")) -> str:
     """A Markdown table of every saved run of the registered notebooks, read from their provenance.
 
@@ -241,7 +224,7 @@ def provenance_table(root: str | Path = Path(".")) -> str:
             m = res.meta
             commit = str(m.get("git_commit", "unknown"))[:10] + ("+" if m.get("git_dirty") is True else "")
             platform = str(m.get("platform", "?")).split("-with-")[0]
-            rows.append((name, _profile_of(name, path.name, root), f"{float(m.get('wall_time_s', float('nan'))):.1f}",
+            rows.append((name, config.profile_of(name, res.config, root), f"{float(m.get('wall_time_s', float('nan'))):.1f}",
                          str(m.get("device", "?")), str(m.get("torch_threads", "?")), platform,
                          f"`{path.name}`", f"`{commit}`", str(m.get("timestamp_utc", "?"))[:10]))
     order = {p: k for k, p in enumerate((*config.PROFILES, "custom"))}
@@ -271,11 +254,7 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         runs.append({"notebook": name, "output": os.path.relpath(out, root),
                      "config_hash": resolve_config(name, profile, root=root).config_hash(),
                      "wall_time_s": round(time.perf_counter() - t0, 1)})
-    table = root / RUNS_TABLE
-    table.parent.mkdir(parents=True, exist_ok=True)
-    tmp = table.with_suffix(".tmp")
-    tmp.write_text(provenance_table(root))
-    os.replace(tmp, table)
+    write_bytes_atomic(root / RUNS_TABLE, provenance_table(root).encode())
     book_s = None
     if build_book and profile == "cpu":
         t0 = time.perf_counter()

@@ -19,22 +19,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Mapping
 
-import numpy as np
 import yaml
 
 from .config import SEED_MAX, ConfigError, NotebookConfig, param
+from .data.catalog import IMAGE_DATASETS, SPLIT_SIZES
 from .data.images import check_data_dir
-from .data.images import SPLIT_SIZES
-from .results import (CorruptResultError, Result, check_writable, config_hash, load_result, provenance,
-                      result_path, results_dir, save_result, write_json_atomic)
+from .durable import write_json_atomic
+from .provenance import provenance, source_fingerprint
+from .results import (CorruptResultError, Result, check_writable, config_hash, load_result, result_path, results_dir,
+                      save_result)
+from .runs import derive_seed
 
-__all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "IMAGE_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
+__all__ = ["RUN_NAME", "SYNTHETIC_DATASETS", "METHODS", "SweepError", "TrainRunConfig", "SweepAxes", "SweepGrid",
            "load_grid", "run_key", "run_one", "run_sweep"]
 
 RUN_NAME = "sweep_run"
+#: Synthetic datasets a sweep can train on; the image datasets are those of :mod:`mixup_repro.data.catalog`
+#: (read from the grid's data_dir, else the defaults of :mod:`mixup_repro.data.images`).
 SYNTHETIC_DATASETS = ("two_moons", "gaussian_mixture")
-#: Image datasets of mixup_repro.data.images (read from the grid's data_dir, else that module's defaults).
-IMAGE_DATASETS = ("fashion_mnist", "kmnist", "digits", "svhn", "cifar10", "cifar100", "fake")
 METHODS = ("erm", "mixup")
 _AXES = {"seeds": "seed", "alpha": "alpha", "dataset": "dataset", "model": "model", "method": "method"}
 
@@ -249,10 +251,6 @@ def run_key(cfg: TrainRunConfig) -> str:
     return config_hash(_key_config(cfg), name=RUN_NAME)
 
 
-def _derived_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
-
-
 def _data(cfg: TrainRunConfig, data_dir: str | None):
     """(X, y, X_test, y_test, num_classes) of the run.
 
@@ -274,7 +272,7 @@ def _data(cfg: TrainRunConfig, data_dir: str | None):
     make = {"two_moons": lambda n, s: synthetic.two_moons(n, cfg.noise, s, dtype=dtype),
             "gaussian_mixture": lambda n, s: synthetic.gaussian_mixture(n, cfg.d, cfg.separation, s, dtype=dtype)}
     train = make[cfg.dataset](cfg.n_samples, cfg.data_seed)
-    test = make[cfg.dataset](cfg.n_test, _derived_seed(cfg.data_seed, 1))
+    test = make[cfg.dataset](cfg.n_test, derive_seed(cfg.data_seed, 1))
     return train.X, train.y, test.X, test.y, 2
 
 
@@ -354,7 +352,7 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     start = time.perf_counter()
     ckpt = root / RUN_NAME / ".checkpoints" / f"{path.name}.ckpt"
     X, y, X_test, y_test, num_classes = _data(cfg, data_dir)
-    init_seed = _derived_seed(cfg.seed, 0)
+    init_seed = derive_seed(cfg.seed, 0)
     dev = resolve_device(device)
 
     model = _build(cfg, X, num_classes, init_seed)
@@ -425,7 +423,6 @@ def _check_device(client, device: str) -> None:
 
 def _worker_library() -> tuple[str, str]:
     from . import __version__
-    from .results import source_fingerprint
 
     return __version__, source_fingerprint()
 
@@ -462,6 +459,36 @@ def _connect(scheduler: str):
                          f"or leave it out to start a LocalCluster") from None
 
 
+def _run_on_dask(client, grid: SweepGrid, todo: list[tuple[str, TrainRunConfig]], root: Path, run_fn: Callable,
+                 status: dict[str, str], errors: dict[str, str], *, total: int, progress: bool) -> None:
+    """Submit the runs ``todo`` (key, config) to ``client`` and record each one's status (and error) as it ends."""
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    from . import __version__
+
+    _check_workers(client)
+    _check_device(client, grid.axes.device)
+    token = uuid.uuid4().hex[:8]
+    # Workers that join later are not in _check_workers: each task checks its key against the client's.
+    futures = {client.submit(_run_task, run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
+                             data_dir=grid.axes.data_dir or None, device=grid.axes.device,
+                             expected_key=k, client_version=__version__, key=f"{RUN_NAME}-{k}-{token}",
+                             retries=2, pure=False): k for k, cfg in todo}
+    bar = tqdm(as_completed(futures), total=total, initial=total - len(todo), disable=not progress,
+               desc=f"sweep {grid.name}", unit="run", file=sys.stderr)
+    for fut in bar:
+        k = futures[fut]
+        try:
+            record = fut.result()
+        except Exception as err:  # a run failed after its retries: report it, keep the others
+            record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+        problem = _check_returned(k, record, root)
+        status[k] = record["status"] if problem is None else "failed"
+        if problem is not None:
+            errors[k] = problem
+
+
 def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, scheduler: str | None = None,
               n_workers: int = 2, progress: bool = True, client=None,
               run_fn: Callable[..., dict[str, str]] = run_one) -> dict[str, Any]:
@@ -484,8 +511,6 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     key and status. Raises :class:`SweepError` if some runs still failed, and :class:`ConfigError` if the grid's
     CUDA device is missing on a worker connected when it starts.
     """
-    from tqdm import tqdm
-
     root = Path(results_root if results_root is not None else results_dir()).resolve()
     check_writable(root, fix="pass --results-dir with a writable directory")
     runs = grid.runs()
@@ -495,7 +520,7 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
     todo = [(k, cfg) for k, cfg in zip(keys, runs) if k not in status]
     errors: dict[str, str] = {}
     if todo:
-        from distributed import Client, as_completed
+        from distributed import Client
 
         from .data.images import ensure_dataset
 
@@ -507,28 +532,7 @@ def run_sweep(grid: SweepGrid, *, results_root: str | Path | None = None, schedu
         if own:
             client = Client(cluster) if cluster is not None else _connect(scheduler)
         try:
-            _check_workers(client)
-            _check_device(client, grid.axes.device)
-            from . import __version__
-
-            token = uuid.uuid4().hex[:8]
-            # Workers that join later are not in _check_workers: each task checks its key against the client's.
-            futures = {client.submit(_run_task, run_fn, cfg, str(root), checkpoint_every=grid.axes.checkpoint_every,
-                                     data_dir=grid.axes.data_dir or None, device=grid.axes.device,
-                                     expected_key=k, client_version=__version__, key=f"{RUN_NAME}-{k}-{token}",
-                                     retries=2, pure=False): k for k, cfg in todo}
-            bar = tqdm(as_completed(futures), total=len(runs), initial=len(status), disable=not progress,
-                       desc=f"sweep {grid.name}", unit="run", file=sys.stderr)
-            for fut in bar:
-                k = futures[fut]
-                try:
-                    record = fut.result()
-                except Exception as err:  # a run failed after its retries: report it, keep the others
-                    record = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-                problem = _check_returned(k, record, root)
-                status[k] = record["status"] if problem is None else "failed"
-                if problem is not None:
-                    errors[k] = problem
+            _run_on_dask(client, grid, todo, root, run_fn, status, errors, total=len(runs), progress=progress)
         finally:
             if own:
                 client.close()

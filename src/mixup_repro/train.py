@@ -27,10 +27,9 @@ from .checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckp
                          restore_rng, save_checkpoint)
 from .losses import GLM_LOSSES, get_loss
 from .models import eval_mode
-from .taylor import mixup_loss_exact, taylor_terms
 from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
 
-__all__ = ["Hook", "History", "fit", "evaluate", "resolve_device", "TaylorHook", "MixupLossHook"]
+__all__ = ["Hook", "History", "fit", "evaluate", "resolve_device"]
 
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -517,36 +516,3 @@ def _fingerprint(model: torch.nn.Module, *tensors: torch.Tensor | None, **hyper)
         h.update(f"{t.dtype}{tuple(t.shape)}".encode())
         h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
     return h.hexdigest()[:16]
-
-
-def _check_every(every: int) -> int:
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be a positive integer (epochs between measurements), got {every!r}")
-    return every
-
-
-class TaylorHook:
-    """Records ``L_std, R1, R2, R3`` (Lemma 3.1) every ``every`` epochs, under keys ``taylor_*``."""
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, loss: str = "logistic", every: int = 1):
-        self.X, self.y, self.alpha, self.beta, self.loss, self.every = X, y, alpha, beta, loss, _check_every(every)
-
-    def __call__(self, epoch: int, model: torch.nn.Module) -> dict[str, float] | None:
-        if epoch % self.every:
-            return None
-        terms = taylor_terms(model, self.X, self.y, self.alpha, self.beta, self.loss)
-        return {f"taylor_{k}": v for k, v in terms.items()}
-
-
-class MixupLossHook:
-    """Records the exact mixup loss of Eq. (1) (all pairs, quadrature in lam) as ``mixup_loss_exact``."""
-
-    def __init__(self, X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float, loss: str = "logistic", every: int = 1, order: int = 48):
-        self.X, self.y, self.alpha, self.beta, self.loss, self.order = X, y, alpha, beta, loss, order
-        self.every = _check_every(every)
-
-    def __call__(self, epoch: int, model: torch.nn.Module) -> dict[str, float] | None:
-        if epoch % self.every:
-            return None
-        return {"mixup_loss_exact": mixup_loss_exact(model, self.X, self.y, self.alpha, self.beta, self.loss, order=self.order)}
-

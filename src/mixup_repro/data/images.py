@@ -26,7 +26,6 @@ from __future__ import annotations
 import gzip
 import math
 import os
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,9 @@ import numpy as np
 import torch
 
 from ..config import ConfigError
-from ..results import _umask_mode
+from ..durable import atomic_file
+from ..runs import derive_seed
+from .catalog import DATASETS
 
 __all__ = [
     "DATASETS",
@@ -53,9 +54,6 @@ __all__ = [
 ]
 
 SPLITS = ("train", "test")
-#: (training, test) examples of each real dataset as loaded here (digits: our 75/25 split of scikit-learn's 1,797).
-SPLIT_SIZES = {"fashion_mnist": (60_000, 10_000), "kmnist": (60_000, 10_000), "digits": (1_348, 449),
-               "cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000), "svhn": (73_257, 26_032)}
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CACHE_ENV = "MIXUP_REPRO_DATA"
 #: How each entry point takes a data folder, and allows a download (for the advice in error messages).
@@ -70,16 +68,6 @@ _TORCHVISION = {
     "svhn": ("SVHN", "train_32x32.mat, test_32x32.mat"),
     "cifar10": ("CIFAR10", "cifar-10-batches-py/{data_batch_1..5, test_batch, batches.meta}"),
     "cifar100": ("CIFAR100", "cifar-100-python/{train, test, meta}"),
-}
-#: name -> (channels, height, width, classes) of the real datasets.
-DATASETS = {
-    "fashion_mnist": (1, 28, 28, 10),
-    "kmnist": (1, 28, 28, 10),
-    "digits": (1, 8, 8, 10),
-    "svhn": (3, 32, 32, 10),
-    "cifar10": (3, 32, 32, 10),
-    "cifar100": (3, 32, 32, 100),
-    "fake": None,  # any shape: see fake_image_dataset
 }
 #: The digits split: a fixed permutation (this seed) and this share of the 1,797 images for testing.
 DIGITS_SEED, DIGITS_TEST_FRACTION = 0, 0.25
@@ -233,26 +221,20 @@ def _unpack_atomically(files: dict[str, Path], raw: Path) -> None:
             dest = raw / stem
             if dest.is_file():
                 continue
-            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", dir=raw)
-            try:
-                _umask_mode(tmp)
-                opener = gzip.open if src.suffix == ".gz" else open
-                with os.fdopen(fd, "wb") as out, opener(src, "rb") as inp:
-                    while True:
-                        try:  # only reading: a failed write (a full disk) is not the source file's fault
-                            chunk = inp.read(1 << 20)
-                        except (EOFError, OSError, zlib.error) as err:  # BadGzipFile is an OSError
-                            raise _corrupt(src, str(err) or type(err).__name__) from err
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                problem = _idx_problem(Path(tmp), stem)
+            opener = gzip.open if src.suffix == ".gz" else open
+            with atomic_file(dest) as out, opener(src, "rb") as inp:
+                while True:
+                    try:  # only reading: a failed write (a full disk) is not the source file's fault
+                        chunk = inp.read(1 << 20)
+                    except (EOFError, OSError, zlib.error) as err:  # BadGzipFile is an OSError
+                        raise _corrupt(src, str(err) or type(err).__name__) from err
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                out.flush()
+                problem = _idx_problem(Path(out.name), stem)
                 if problem:
                     raise _corrupt(src, f"it unpacks to {problem}")
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
     except BaseException:
         for folder in made:  # innermost first; stop at the first one that holds something
             try:
@@ -394,7 +376,7 @@ def fake_image_dataset(n: int, shape: tuple[int, int, int] = (3, 32, 32), num_cl
         raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
     _check_split(split)
     templates = torch.rand((num_classes, *shape), generator=torch.Generator().manual_seed(seed))
-    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, SPLITS.index(split) + 1]).generate_state(1)[0]))
+    gen = torch.Generator().manual_seed(derive_seed(seed, SPLITS.index(split) + 1))
     y = torch.randint(0, num_classes, (n,), generator=gen)
     X = (templates[y] + 0.15 * torch.randn((n, *shape), generator=gen)).clamp(0, 1)
     return ImageDataset(X, y, "fake", split, num_classes, "generated")

@@ -1,4 +1,5 @@
-"""Mixup as data-adaptive regularization for GLMs, and the Rademacher bound (paper, Section 3.2; digest 2.5).
+"""Mixup as data-adaptive regularization for GLMs, and the Rademacher bound (the paper's generalization results;
+book: ``prop-glm-regularizer``, ``def-rho-retentive``, ``thm-rademacher``, ``cor-glm-generalization``).
 
 For a GLM ``l(theta, (x, y)) = A(theta^T x) - y theta^T x`` on centred data (``mean_i x_i = 0``),
 Lemma 3.1 gives ``R3 = 0`` and

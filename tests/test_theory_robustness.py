@@ -1,4 +1,5 @@
-"""Theorems 3.1 / 3.2 quantities against float64 oracles written out here."""
+"""theory/robustness.py: the quantities of Theorems 3.1 / 3.2 against float64 oracles written out here (the
+second-order and the exact adversarial loss, radii, Theta, the chain, input gradients and Hessians)."""
 
 import itertools
 import math
@@ -8,6 +9,8 @@ import torch
 from torch import nn
 
 from mixup_repro.attacks import logistic_adversarial_loss
+from mixup_repro.losses import get_loss
+from mixup_repro.models import MLP, init_from_generator
 from mixup_repro.theory.robustness import (
     adv_loss_second_order,
     c_x,
@@ -17,6 +20,8 @@ from mixup_repro.theory.robustness import (
     eps_mix,
     in_theta,
     input_gradients,
+    input_hessian_max,
+    logistic_adv_loss_exact,
 )
 
 DT = torch.float64
@@ -199,3 +204,61 @@ def test_check_chain_refuses_a_bad_parameter():
         check_chain(torch.ones(4, dtype=DT), X, torch.ones(10, dtype=DT), 1.0, 1.0)
     with pytest.raises(ValueError, match=r"X must have shape \(n, d\)"):
         check_chain(torch.ones(3, dtype=DT), X[None], torch.ones(10, dtype=DT), 1.0, 1.0)
+
+
+# --- the exact adversarial loss of logistic regression, input Hessians ------------------------------------
+
+
+def _logistic_problem(n=30, d=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g, dtype=DT)
+    y = (torch.rand(n, generator=g, dtype=DT) > 0.5).to(DT)
+    theta = torch.randn(d, generator=g, dtype=DT)
+    return X, y, theta
+
+
+def test_exact_adversarial_loss_scalar_radius_matches_the_attack_module():
+    X, y, theta = _logistic_problem()
+    for r in (0.0, 0.1, 1.7):
+        torch.testing.assert_close(logistic_adv_loss_exact(theta, X, y, r),
+                                   logistic_adversarial_loss(theta, 0.0, X, y, r, "l2"), rtol=1e-14, atol=1e-14)
+
+
+def test_exact_adversarial_loss_per_example_radius_beats_a_brute_force_search():
+    """Per-example radii: no point on a fine circle (d = 2) has a higher loss, and the maximiser is attained."""
+    X, y, theta = _logistic_problem(n=12, d=2, seed=3)
+    radii = torch.linspace(0.0, 1.5, 12, dtype=DT)
+    exact = logistic_adv_loss_exact(theta, X, y, radii)
+    angles = torch.linspace(0, 2 * math.pi, 20001, dtype=DT)
+    circle = torch.stack([angles.cos(), angles.sin()], dim=1)
+    lossfn = get_loss("logistic")
+    for i in range(12):
+        pts = X[i] + radii[i] * circle
+        brute = lossfn(pts @ theta, y[i].expand(len(pts))).max()
+        assert float(brute) <= float(exact[i]) + 1e-12
+        assert float(exact[i] - brute) < 1e-6  # the fine grid gets within 1e-6 of the closed form
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(radius=-0.1), r"radius must be finite and >= 0"),
+    (dict(radius=float("nan")), r"radius must be finite and >= 0"),
+    (dict(theta=torch.zeros(3, dtype=DT)), r"need theta of shape \(d,\) and X of shape \(n, d\)"),
+])
+def test_exact_adversarial_loss_errors(kwargs, match):
+    X, y, theta = _logistic_problem()
+    args = dict(theta=theta, X=X, y=y, radius=0.1) | kwargs
+    with pytest.raises(ValueError, match=match):
+        logistic_adv_loss_exact(**args)
+
+
+def test_input_hessian_max_zero_for_relu_and_matches_autograd_for_tanh():
+    X = torch.randn(5, 3, generator=torch.Generator().manual_seed(0), dtype=DT)
+    relu = init_from_generator(MLP(3, (6,), "relu", bias=False), torch.Generator().manual_seed(1)).to(DT)
+    assert input_hessian_max(relu, X) == 0.0
+    tanh = init_from_generator(MLP(3, (6,), "tanh"), torch.Generator().manual_seed(1)).to(DT)
+    ref = max(float(torch.autograd.functional.hessian(lambda x: tanh(x[None]).sum(), X[i]).abs().max())
+              for i in range(5))
+    assert input_hessian_max(tanh, X) == pytest.approx(ref, rel=1e-12)
+    bn = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 1)).to(DT).train()
+    input_hessian_max(bn, X)
+    assert bn.training  # eval mode inside, the mode given back

@@ -1,4 +1,4 @@
-"""generalization.py (GLM regularizer, the lambda constants, GLM fits, Rademacher quantities) against float64 oracles.
+"""theory/generalization.py (GLM regularizer, the lambda constants, GLM fits, Rademacher quantities) against float64 oracles.
 
 Oracles written here: tilted-distribution moments by scipy quadrature of the Beta mixture density; R2 with the
 partner expectation as an explicit double sum; Lemma 3.1's general code (``taylor_terms``); least-squares and
@@ -174,19 +174,6 @@ def test_fit_glm_refuses_bad_arguments():
         gen.fit_glm(X, torch.zeros(10, dtype=DT), "logistic", ridge=-1.0)
 
 
-def test_low_rank_data():
-    ds = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
-    assert torch.linalg.matrix_rank(ds.X).item() == 3 and torch.linalg.matrix_rank(ds.Sigma).item() == 3
-    assert float(ds.X.mean(dim=0).abs().max()) < 1e-12
-    assert float(ds.theta_star @ ds.Sigma @ ds.theta_star) == pytest.approx(1.5**2, rel=1e-12)
-    assert float(torch.trace(ds.Sigma)) == pytest.approx(12.0, rel=1e-12)  # E||x||^2 = d
-    assert set(ds.y.unique().tolist()) <= {0.0, 1.0}
-    same = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
-    assert torch.equal(ds.X, same.X) and torch.equal(ds.y_test, same.y_test)
-    with pytest.raises(ValueError, match=r"rank must be <= d"):
-        low_rank_glm_data(10, 2, 3)
-
-
 # --- W_gamma and rho ---------------------------------------------------------------------------------------
 
 
@@ -292,38 +279,3 @@ def test_loglog_slope():
     assert gen.loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-12)
     with pytest.raises(ValueError, match=r"positive values"):
         gen.loglog_slope(x, -x)
-
-
-# --- image-chapter helpers ---------------------------------------------------------------------------------
-
-
-def test_alternating_line():
-    from mixup_repro.data.synthetic import alternating_line
-
-    X, y = alternating_line(8, 2)
-    assert X.shape == (8, 1) and y.tolist() == [0, 1, 0, 1, 0, 1, 0, 1]
-    assert float(X.mean()) == pytest.approx(0.0, abs=1e-7) and float(X.max()) == pytest.approx(1.0)
-    # the midpoint of x_(i-1) and x_(i+1) is x_i, with the other label
-    assert torch.allclose((X[:-2] + X[2:]) / 2, X[1:-1]) and bool(torch.all(y[:-2] != y[1:-1]))
-    with pytest.raises(ValueError, match=r"need n_points >= 3 and n_classes >= 2"):
-        alternating_line(2)
-
-
-def test_generalization_gap_run_records_the_final_epoch_clean_gap():
-    from mixup_repro.config import ConfigError, GeneralizationGapConfig
-    from mixup_repro.experiments import run_generalization_gap
-
-    cfg = GeneralizationGapConfig(datasets=("fake",), models=("mlp",), train_sizes=(48,), test_sizes=(32,),
-                                  alphas=(0.0, 1.0), n_seeds=2, epochs=2, batch_size=16, mlp_hidden=8)
-    r = run_generalization_gap(cfg, progress=False, save=False)
-    for alpha, method in ((0.0, "ERM"), (1.0, "mixup a=1")):
-        a = {m: r.arrays[f"fake.{alpha:g}.{m}"] for m in ("test_loss", "train_loss_clean", "mixup_loss")}
-        assert a["test_loss"].shape == (2, 3)  # seeds x (epochs + 1): epoch 0 is the initial model
-        gap = a["test_loss"][:, -1] - a["train_loss_clean"][:, -1]
-        assert r.metrics["datasets"]["fake"]["methods"][method]["final_gap_mean"] == pytest.approx(gap.mean())
-    # mixup's objective is recorded separately and is not the clean training loss
-    assert not np.allclose(r.arrays["fake.1.mixup_loss"][:, 1:], r.arrays["fake.1.train_loss_clean"][:, 1:])
-    assert [c["verdict"] for c in r.metrics["claims"]][-1] == "INFO"
-    assert all(c["paper"].strip() for c in r.metrics["claims"])
-    with pytest.raises(ConfigError, match=r"must have the same length \(one entry per panel\), got 2, 1, 2, 2"):
-        GeneralizationGapConfig(models=("mlp",))

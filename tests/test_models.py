@@ -1,5 +1,5 @@
-"""Models and synthetic data: shapes, determinism from the seed, Theorem 3.2's homogeneity, errors; the eval-mode
-switch that gives every submodule its own mode back."""
+"""models.py: shapes, determinism from the seed, Theorem 3.2's homogeneity, errors, and the eval-mode switch that
+gives every submodule its own mode back (checked on every function that evaluates a model as a fixed function)."""
 
 import math
 
@@ -8,23 +8,18 @@ import pytest
 import torch
 from torch import nn
 
-from mixup_repro import attacks, taylor, train
-from mixup_repro.data.synthetic import Dataset, gaussian_mixture, two_moons
-from mixup_repro.models import MLP, LogisticRegression, Scaled, build_model, eval_mode, init_from_generator
+from mixup_repro import attacks, robust_eval, taylor, train
+from mixup_repro.models import MLP, MODELS, LogisticRegression, Scaled, build_model, eval_mode, init_from_generator
 from mixup_repro.theory import robustness
 
 DT = torch.float64
-NAMES = ["logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias"]
 
 
 def _params(model):
     return [p.detach().clone() for p in model.parameters()]
 
 
-# --- models -----------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", MODELS)
 def test_build_model_shapes_dtype_and_determinism(name):
     model = build_model(name, 5, hidden=7, generator=torch.Generator().manual_seed(0))
     x = torch.randn(11, 5, dtype=DT, generator=torch.Generator().manual_seed(1))
@@ -122,62 +117,6 @@ def test_build_model_unknown_name():
         build_model("cnn", 3, generator=torch.Generator())
 
 
-# --- data -------------------------------------------------------------------------------------------
-
-
-def test_two_moons_shapes_centred_labels_and_seed():
-    ds = two_moons(101, noise=0.1, seed=0)
-    assert isinstance(ds, Dataset) and ds.name == "two_moons"
-    assert ds.X.shape == (101, 2) and ds.y.shape == (101,) and ds.n == 101 and ds.d == 2
-    assert ds.X.dtype == DT and ds.y.dtype == DT
-    assert set(ds.y.tolist()) == {0.0, 1.0} and abs(int(ds.y.sum()) - 50) <= 1
-    torch.testing.assert_close(ds.X.mean(0), torch.zeros(2, dtype=DT), rtol=0, atol=1e-14)
-    raw = two_moons(101, noise=0.1, seed=0, centred=False)
-    assert raw.X.mean(0).abs().max() > 0.1  # the raw moons are not centred: centring did something
-    torch.testing.assert_close(ds.X, raw.X - raw.X.mean(0))
-    assert torch.equal(ds.X, two_moons(101, noise=0.1, seed=0).X)
-    assert not torch.equal(ds.X, two_moons(101, noise=0.1, seed=1).X)
-    assert two_moons(10, dtype=torch.float32).X.dtype == torch.float32
-
-
-def test_two_moons_noise_free_points_lie_on_the_half_circles():
-    ds = two_moons(40, noise=0.0, centred=False)
-    X, y = ds.X.numpy(), ds.y.numpy()
-    upper = np.hypot(X[y == 0, 0], X[y == 0, 1])
-    lower = np.hypot(X[y == 1, 0] - 1, X[y == 1, 1] - 0.5)
-    np.testing.assert_allclose(upper, 1.0, rtol=1e-12)
-    np.testing.assert_allclose(lower, 1.0, rtol=1e-12)
-
-
-def test_gaussian_mixture_balanced_centred_separated():
-    ds = gaussian_mixture(4000, d=3, separation=4.0, seed=2)
-    assert ds.X.shape == (4000, 3) and ds.name == "gaussian_mixture"
-    assert int(ds.y.sum()) == 2000
-    torch.testing.assert_close(ds.X.mean(0), torch.zeros(3, dtype=DT), rtol=0, atol=1e-13)
-    gap = ds.X[ds.y == 1].mean(0) - ds.X[ds.y == 0].mean(0)
-    assert abs(float(gap[0]) - 4.0) < 0.15 and float(gap[1:].abs().max()) < 0.15
-    within = ds.X[ds.y == 1] - ds.X[ds.y == 1].mean(0)
-    assert abs(float(within.std()) - 1.0) < 0.05
-    assert torch.equal(ds.X, gaussian_mixture(4000, d=3, separation=4.0, seed=2).X)
-    assert not torch.equal(ds.X, gaussian_mixture(4000, d=3, separation=4.0, seed=3).X)
-
-
-@pytest.mark.parametrize("fn", [two_moons, gaussian_mixture])
-@pytest.mark.parametrize("n", [1, 0, -5, True, 10.0])
-def test_data_rejects_bad_n(fn, n):
-    with pytest.raises(ValueError, match="n must be an integer >= 2"):
-        fn(n)
-
-
-def test_data_other_errors():
-    with pytest.raises(ValueError, match=r"noise must lie in \[0, 10\], got -0.1"):
-        two_moons(10, noise=-0.1)
-    with pytest.raises(ValueError, match=r"noise must lie in \[0, 10\]"):
-        two_moons(10, noise=11.0)
-    with pytest.raises(ValueError, match="d must be >= 1, got 0"):
-        gaussian_mixture(10, d=0)
-
-
 # --- eval_mode ---------------------------------------------------------------------------------------
 
 
@@ -220,8 +159,9 @@ Y3 = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0, 0.0], dtype=DT)
     lambda net: attacks.fgsm(net, X3, Y3, 0.1),
     lambda net: attacks.pgd(net, X3, Y3, 0.1, 0.05, 2),
     lambda net: train.evaluate(net, X3, Y3, "logistic"),
+    lambda net: robust_eval.correct(net, X3, Y3.long(), 4),
 ], ids=["taylor_terms", "standard_loss", "mixup_loss_exact", "input_gradients", "input_hessian_max", "fgsm", "pgd",
-        "evaluate"])
+        "evaluate", "robust_eval.correct"])
 def test_functions_that_evaluate_a_model_give_every_submodule_its_mode_back(call):
     """``model.train(was_training)`` would put the frozen BatchNorm and the dropout back into training mode."""
     net = _mixed_mode_net()

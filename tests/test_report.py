@@ -1,10 +1,11 @@
-"""The note under each figure: the paper's claim beside our verdict, and provenance read from the run."""
+"""report.py: the checked summary lines, the note under each figure (the paper's claim beside our verdict, provenance
+read from the run), the provenance text and the glue values."""
 
 from __future__ import annotations
 
 import pytest
 
-from mixup_repro import config, experiments
+from mixup_repro import config, report
 from mixup_repro.results import Result
 
 
@@ -24,7 +25,7 @@ def _result() -> Result:
 
 
 def test_note_puts_the_paper_beside_each_verdict_and_the_run_below():
-    text = str(experiments.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)"))
+    text = str(report.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)"))
     lines = text.splitlines()
     assert lines[0] == "Paper: Figure 2: nearly coincide"
     assert lines[1] == "Ours:  [FAIL] Figure 2: curves coincide: gap 11.2%"
@@ -39,14 +40,14 @@ def test_note_puts_the_paper_beside_each_verdict_and_the_run_below():
 
 
 def test_a_prefix_selects_every_matching_claim_and_shares_the_paper_line():
-    text = str(experiments.figure_note(_result(), "Figure 2 ("))
+    text = str(report.figure_note(_result(), "Figure 2 ("))
     assert text.count("Paper:") == 1 and "[PASS] Figure 2 (alpha)" in text and "[FAIL]" not in text
-    both = str(experiments.figure_note(_result(), "Figure"))
+    both = str(report.figure_note(_result(), "Figure"))
     assert both.count("Paper: Figure 2: nearly coincide") == 1 and both.count("Ours:") == 2
 
 
 def test_markdown_escapes_what_markdown_would_interpret():
-    md = experiments.figure_note(_result(), "Lemma 3.1 (R3)")._repr_markdown_()
+    md = report.figure_note(_result(), "Lemma 3.1 (R3)")._repr_markdown_()
     assert r"max \|R3\| 0.0e+00 for relu\_mlp" in md
     assert md.startswith("**Paper:** R3 vanishes") and "- **PASS** *Lemma 3.1 (R3)*" in md
     assert md.splitlines()[-1].startswith("*Run:* profile cpu")
@@ -54,13 +55,42 @@ def test_markdown_escapes_what_markdown_would_interpret():
 
 def test_unknown_claim_is_refused_with_the_known_ones():
     with pytest.raises(KeyError, match=r"no claim 'Figure 9'.*Figure 2, Figure 2 \(alpha\), Lemma 3.1 \(R3\)"):
-        experiments.figure_note(_result(), "Figure 9")
+        report.figure_note(_result(), "Figure 9")
     with pytest.raises(ValueError, match="at least one claim id"):
-        experiments.figure_note(_result())
+        report.figure_note(_result())
 
 
 def test_claims_answering_the_same_statement_are_grouped_under_it():
-    lines = str(experiments.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)", "Figure 2 (alpha)")).splitlines()
+    lines = str(report.figure_note(_result(), "Figure 2", "Lemma 3.1 (R3)", "Figure 2 (alpha)")).splitlines()
     assert lines[:3] == ["Paper: Figure 2: nearly coincide", "Ours:  [FAIL] Figure 2: curves coincide: gap 11.2%",
                          "Ours:  [PASS] Figure 2 (alpha): smaller alpha: gap 2.4%"]
     assert lines[3] == "Paper: R3 vanishes for piecewise-linear f"
+
+
+def test_summarize_prints_verdict_id_statement_and_detail_in_the_checked_form():
+    """The form nbval compares in every notebook's checked cell: a change here moves every checked output."""
+    assert report.summarize(_result()).splitlines()[:2] == ["[FAIL] Figure 2: curves coincide", "       gap 11.2%"]
+    assert len(report.summarize(_result()).splitlines()) == 6
+    assert report.summarize(Result("x", {}, {}, {}, {})) == ""
+
+
+def test_verdict_values_and_claims_by_id():
+    values = report.verdict_values(_result())
+    assert values == {"verdict_Figure_2": "FAIL", "verdict_alpha": "PASS", "verdict_R3": "PASS"}
+    assert report.claims_by_id(_result())["Lemma 3.1 (R3)"]["verdict"] == "PASS"
+
+
+def test_glue_values_glues_each_value_without_display(monkeypatch):
+    import myst_nb
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda key, value, display=True: glued.append((key, value, display)))
+    report.glue_values({"a": 1.5, "b": "PASS"})
+    assert glued == [("a", 1.5, False), ("b", "PASS", False)]
+
+
+def test_provenance_text_names_the_config_hash_and_the_meta_record():
+    result = _result()
+    lines = report.provenance_text(result).splitlines()
+    assert lines[0] == f"config hash: {config.load_profile('cpu', 'lemma31_fig2').config_hash()}"
+    assert "git_commit: 0123456789abcdef" in lines and "wall_time_s: 16.4" in lines

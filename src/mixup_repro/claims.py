@@ -1,0 +1,119 @@
+"""A checked claim: what we test, what the paper says, what kind of statement it is, and the verdict.
+
+Every chapter builds its claims as :class:`Claim` objects, which refuse an unknown verdict or kind and an empty
+statement, paper line or id when they are made, and stores their JSON form (:meth:`Claim.to_dict`) in
+``Result.metrics["claims"]``:
+
+    {"id", "claim" (the statement), "paper", "kind", "verdict", "detail", "numbers"}
+
+Kinds say how much a verdict means:
+
+- ``paper``: a statement the paper makes, tested in our setting;
+- ``check``: an implementation or hypothesis check, true by construction when the code is right;
+- ``fact``: a mathematical fact we derived, not claimed by the paper;
+- ``beyond``: our extension of the paper (another attack, another dataset, a measurement it does not make).
+
+Results saved before claims had a kind hold claims without ``kind`` and ``numbers``; they keep loading (a
+result's claims stay plain dicts), and ``Claim.from_dict(d, legacy=True)`` reads them with the kind
+``UNRECORDED``, a value that no new claim may have.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["KINDS", "UNRECORDED", "VERDICTS", "Claim", "check_claims"]
+
+VERDICTS = ("PASS", "FAIL", "INFO", "INCONCLUSIVE")
+KINDS = ("paper", "check", "fact", "beyond")
+#: The kind of a claim read from a result saved before claims had kinds (``from_dict(..., legacy=True)`` only).
+UNRECORDED = "unrecorded"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One checked statement and its verdict (see the module docstring for the kinds).
+
+    Args:
+        id: a short unique name within its run, e.g. ``"Lemma 3.1 (identity)"``; figure notes select claims by it.
+        statement: what we test, in one line (saved as ``"claim"``).
+        paper: what the paper states about it, or ``"not stated: ..."`` and why we test it anyway.
+        kind: ``paper``, ``check``, ``fact`` or ``beyond``.
+        verdict: ``PASS``, ``FAIL``, ``INFO`` (a measurement without a pass mark) or ``INCONCLUSIVE``.
+        detail: the numbers behind the verdict, as text (rounded: it is printed in checked notebook cells).
+        numbers: the same numbers as floats, by name (may be empty).
+    """
+
+    id: str
+    statement: str
+    paper: str
+    kind: str
+    verdict: str
+    detail: str = ""
+    numbers: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._validate(KINDS)
+
+    def _validate(self, kinds: tuple[str, ...]) -> None:
+        where = f"claim {self.id!r}" if isinstance(self.id, str) and self.id.strip() else "a claim"
+        for name in ("id", "statement", "paper"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"{where}: '{name}' must be a non-empty string, got {value!r}")
+        if self.kind not in kinds:
+            raise ValueError(f"{where}: kind {self.kind!r} is not one of {', '.join(kinds)}")
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"{where}: verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
+        if not isinstance(self.detail, str):
+            raise ValueError(f"{where}: 'detail' must be a string, got {type(self.detail).__name__}")
+        if not isinstance(self.numbers, Mapping):
+            raise ValueError(f"{where}: 'numbers' must be a mapping of name -> float, got {self.numbers!r}")
+        checked = {}
+        for key, value in self.numbers.items():
+            if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{where}: numbers[{key!r}] = {value!r}: numbers map names to floats")
+            checked[key] = float(value)
+        object.__setattr__(self, "numbers", checked)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form saved in ``metrics["claims"]`` (the statement under ``"claim"``)."""
+        return {"id": self.id, "claim": self.statement, "paper": self.paper, "kind": self.kind,
+                "verdict": self.verdict, "detail": self.detail, "numbers": dict(self.numbers)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], *, legacy: bool = False) -> "Claim":
+        """The claim saved as ``d`` (the JSON form of :meth:`to_dict`), validated like a new one.
+
+        ``legacy=True`` also reads a claim saved before claims had a kind (no ``"kind"`` key): its kind is
+        ``UNRECORDED``, and a missing ``"paper"`` reads as ``UNRECORDED`` too.
+        """
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a claim must be a mapping, got {d!r}")
+        missing = [k for k in ("id", "claim", "verdict") + (() if legacy else ("paper", "kind")) if k not in d]
+        if missing:
+            raise ValueError(f"claim {d.get('id', d)!r} lacks {', '.join(missing)}; a claim needs id, claim, paper, "
+                             f"kind, verdict and optionally detail and numbers")
+        values = dict(id=d["id"], statement=d["claim"], paper=d.get("paper", UNRECORDED),
+                      kind=d.get("kind", UNRECORDED), verdict=d["verdict"], detail=d.get("detail", ""),
+                      numbers=d.get("numbers", {}))
+        if "kind" in d or not legacy:
+            return cls(**values)
+        claim = object.__new__(cls)
+        for name, value in values.items():
+            object.__setattr__(claim, name, value)
+        claim._validate((*KINDS, UNRECORDED))
+        return claim
+
+
+def check_claims(claims: Any) -> None:
+    """Refuse ``metrics["claims"]`` unless it is a list of valid claim dicts (each with a kind); says which one."""
+    if not isinstance(claims, list):
+        raise ValueError(f"metrics['claims'] must be a list of claims, got {type(claims).__name__}")
+    for i, c in enumerate(claims):
+        try:
+            Claim.from_dict(c)
+        except ValueError as err:
+            raise ValueError(f"metrics['claims'][{i}]: {err}") from None

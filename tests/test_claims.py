@@ -1,0 +1,71 @@
+"""claims.py: a Claim is validated when it is made, keeps its JSON form, and results saved before kinds still load."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mixup_repro.claims import KINDS, UNRECORDED, VERDICTS, Claim, check_claims
+
+GOOD = dict(id="Figure 2", statement="the curves coincide", paper="Figure 2: they nearly coincide", kind="paper",
+            verdict="PASS", detail="gap 2.1%")
+
+
+def test_json_form_keeps_the_old_keys_and_adds_kind_and_numbers():
+    claim = Claim(**GOOD, numbers={"gap": np.float64(0.021), "n": np.int64(3)})
+    d = claim.to_dict()
+    assert list(d) == ["id", "claim", "paper", "kind", "verdict", "detail", "numbers"]
+    assert d["claim"] == "the curves coincide" and d["numbers"] == {"gap": 0.021, "n": 3.0}
+    assert all(type(v) is float for v in d["numbers"].values())
+    assert Claim.from_dict(d) == claim
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(verdict="OK"), r"claim 'Figure 2': verdict 'OK' is not one of PASS, FAIL, INFO, INCONCLUSIVE"),
+    (dict(kind="theorem"), r"claim 'Figure 2': kind 'theorem' is not one of paper, check, fact, beyond"),
+    (dict(kind=UNRECORDED), r"kind 'unrecorded' is not one of paper, check, fact, beyond"),
+    (dict(statement="  "), r"claim 'Figure 2': 'statement' must be a non-empty string, got '  '"),
+    (dict(paper=""), r"claim 'Figure 2': 'paper' must be a non-empty string"),
+    (dict(id=""), r"a claim: 'id' must be a non-empty string"),
+    (dict(detail=None), r"'detail' must be a string, got NoneType"),
+    (dict(numbers={"gap": "2%"}), r"numbers\['gap'\] = '2%': numbers map names to floats"),
+    (dict(numbers={"ok": True}), r"numbers\['ok'\] = True: numbers map names to floats"),
+    (dict(numbers=[1.0]), r"'numbers' must be a mapping of name -> float"),
+])
+def test_a_bad_claim_is_refused_when_it_is_made(change, message):
+    with pytest.raises(ValueError, match=message):
+        Claim(**(GOOD | change))
+
+
+def test_claims_are_frozen_and_every_listed_value_is_accepted():
+    claim = Claim(**GOOD)
+    with pytest.raises(AttributeError):
+        claim.verdict = "FAIL"
+    for kind in KINDS:
+        for verdict in VERDICTS:
+            assert Claim(**(GOOD | dict(kind=kind, verdict=verdict))).to_dict()["verdict"] == verdict
+    assert math.isnan(Claim(**GOOD, numbers={"first": float("nan")}).numbers["first"])
+
+
+def test_a_claim_saved_before_kinds_loads_only_as_legacy():
+    """Saved results from before this change have no 'kind' (and no 'numbers'): they keep loading, explicitly."""
+    old = {"id": "Figure 2", "claim": "the curves coincide", "paper": "Figure 2", "verdict": "FAIL", "detail": "11%"}
+    with pytest.raises(ValueError, match=r"claim 'Figure 2' lacks kind"):
+        Claim.from_dict(old)
+    claim = Claim.from_dict(old, legacy=True)
+    assert claim.kind == UNRECORDED and claim.numbers == {} and claim.verdict == "FAIL"
+    older = {k: v for k, v in old.items() if k != "paper"}
+    assert Claim.from_dict(older, legacy=True).paper == UNRECORDED
+    with pytest.raises(ValueError, match="verdict 'OK' is not one of"):
+        Claim.from_dict(old | {"verdict": "OK"}, legacy=True)  # legacy relaxes the kind only
+
+
+def test_check_claims_names_the_bad_one():
+    good = Claim(**GOOD).to_dict()
+    check_claims([good, good])
+    with pytest.raises(ValueError, match=r"metrics\['claims'\]\[1\]: claim 'Figure 2' lacks paper, kind"):
+        check_claims([good, {"id": "Figure 2", "claim": "x", "verdict": "PASS"}])
+    with pytest.raises(ValueError, match=r"metrics\['claims'\] must be a list of claims, got dict"):
+        check_claims(good)
