@@ -173,3 +173,14 @@ def test_bad_input_is_refused_with_clear_messages():
         st.loglog_exponent(x, np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"x must hold positive values, at least two of them distinct"):
         st.loglog_exponent(np.array([1.0, 1.0, 1.0]), np.ones((3, 2)))
+
+
+def test_relative_difference_per_seed_by_hand():
+    A = np.array([[1.1, 0.9, 1.3], [2.0, 2.4, 1.6]])
+    B = np.array([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]])
+    # point 0: (0.1, -0.1, 0.3) / 1; point 1: (0, 0.4, -0.4) / 2; mean over the two points
+    np.testing.assert_allclose(st.relative_difference_per_seed(A, B), [0.05, 0.05, 0.05], atol=1e-15)
+    with pytest.raises(ValueError, match=r"must be \(points, seeds\) arrays of one shape"):
+        st.relative_difference_per_seed(A, B[:, :2])
+    with pytest.raises(ValueError, match=r"the seed mean of B is 0 at some point"):
+        st.relative_difference_per_seed(A, np.zeros((2, 3)))

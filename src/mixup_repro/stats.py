@@ -30,7 +30,8 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = ["OUTCOMES", "SIDES", "Interval", "Decision", "Exponent", "t_interval", "bootstrap_interval",
-           "paired_interval", "decide", "decide_within", "compare_paired", "loglog_exponent"]
+           "paired_interval", "decide", "decide_within", "compare_paired", "relative_difference_per_seed",
+           "loglog_exponent"]
 
 #: The three outcomes of a claim decided with uncertainty.
 OUTCOMES = ("PASS", "FAIL", "INCONCLUSIVE")
@@ -180,6 +181,23 @@ def compare_paired(a, b, side: str, *, margin: float = 0.0, level: float = 0.95,
                    n_boot: int = 10_000, generator: np.random.Generator | None = None) -> Decision:
     """Decide "``a - b`` is ``side`` of ``margin``" on paired per-seed values (:func:`paired_interval`, :func:`decide`)."""
     return decide(paired_interval(a, b, level, method=method, n_boot=n_boot, generator=generator), side, margin)
+
+
+def relative_difference_per_seed(A, B) -> np.ndarray:
+    """Per seed, the mean over points of ``(A[p, s] - B[p, s]) / mean_s B[p, s]``: one paired number per seed.
+
+    Pools a comparison over the points of a sweep (each point weighted by the scale of ``B`` there) into replicates
+    that stay independent across seeds, so :func:`t_interval` applies; ``A``, ``B`` have shape (points, seeds).
+    """
+    A_, B_ = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    if A_.ndim != 2 or A_.shape != B_.shape:
+        raise ValueError(f"A and B must be (points, seeds) arrays of one shape, got {A_.shape} and {B_.shape}")
+    if not (np.all(np.isfinite(A_)) and np.all(np.isfinite(B_))):
+        raise ValueError("A and B must hold finite values")
+    scale = B_.mean(axis=1, keepdims=True)
+    if np.any(scale == 0):
+        raise ValueError("the seed mean of B is 0 at some point: no relative difference there")
+    return ((A_ - B_) / scale).mean(axis=0)
 
 
 def loglog_exponent(x, Y, level: float = 0.95) -> Exponent:
