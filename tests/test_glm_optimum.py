@@ -282,3 +282,14 @@ def test_compare_optima_for_the_squared_loss_reports_no_move_and_no_direction():
     assert c.grad_R1R2 < 1e-12 * c.grad_R2 and c.grad_cubic == 0.0
     assert math.isnan(c.cos_move2) and math.isnan(c.cos_exact_order2)
     assert c.gap_mix[0] == pytest.approx(c.gap_erm[0], abs=1e-10)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "poisson"])
+def test_standard_preconditioned_steps_reach_the_same_optimum(loss):
+    ds = _data(loss, n=40, d=5, rank=4, seed=10)
+    exact = go.mixup_optimum(ds.X, ds.y, 1.0, 1.0, loss, order=16)
+    cheap = go.mixup_optimum(ds.X, ds.y, 1.0, 1.0, loss, order=16, hessian="standard", max_iter=300)
+    torch.testing.assert_close(cheap.theta, exact.theta, rtol=1e-9, atol=1e-10)
+    assert cheap.iterations > exact.iterations  # more, cheaper steps
+    with pytest.raises(ValueError, match=r"hessian must be 'exact' or 'standard'"):
+        go.mixup_optimum(ds.X, ds.y, 1.0, 1.0, loss, hessian="bfgs")

@@ -184,23 +184,32 @@ class MixupOptimum:
 
 def mixup_optimum(X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float | None = None, loss: str = "logistic",
                   *, order: int = 24, form: str = "mixed", theta0: torch.Tensor | None = None, tol: float = 1e-11,
-                  max_iter: int = 100, max_points: int = MAX_POINTS) -> MixupOptimum:
-    """Minimise the exact mixup loss (:func:`mixup_objective`) by damped Newton steps, float64.
+                  max_iter: int = 100, hessian: str = "exact", max_points: int = MAX_POINTS) -> MixupOptimum:
+    """Minimise the exact mixup loss (:func:`mixup_objective`) by damped (quasi-)Newton steps, float64.
 
-    Steps use the pseudo-inverse of the Hessian (low-rank inputs: the component of ``theta`` outside the span of
-    the data stays at its start, 0 by default) and halve until the objective does not increase (up to its
-    rounding). Stops when the gradient norm is below ``tol``; refuses to return a point that did not get there.
+    ``hessian="exact"``: Newton steps with the mixup Hessian (cost ``n^2 order d^2`` per step). ``"standard"``: the
+    steps are preconditioned by ``(1 - E[1 - lam]) H_std(theta)``, the Hessian of the standard loss scaled as the
+    mixup loss of a quadratic is (cost ``n d^2``), while value and gradient stay exact (``n^2 order + n d``): more,
+    cheaper steps to the same optimum, for large ``n``. Steps use the pseudo-inverse (low-rank inputs: the
+    component of ``theta`` outside the span of the data stays at its start, 0 by default) and halve until the
+    objective does not increase (up to its rounding). Stops when the exact gradient's norm is below ``tol``;
+    refuses to return a point that did not get there.
     """
+    if hessian not in ("exact", "standard"):
+        raise ValueError(f"hessian must be 'exact' or 'standard', got {hessian!r}")
     beta = alpha if beta is None else beta
     X = X.to(torch.float64)
     y = y.to(torch.float64)
     theta = torch.zeros(X.shape[1], dtype=X.dtype) if theta0 is None else theta0.to(torch.float64).clone()
     kw = {"order": order, "form": form, "max_points": max_points}
-    obj = mixup_objective(theta, X, y, alpha, beta, loss, **kw)
+    exact = hessian == "exact"
+    scale = 1.0 - lambda_moments(alpha, beta)[0]
+    obj = mixup_objective(theta, X, y, alpha, beta, loss, hessian=exact, **kw)
     for it in range(1, max_iter + 1):
         if float(obj.grad.norm()) < tol:
             return MixupOptimum(theta, float(obj.grad.norm()), it - 1, obj.value)
-        step = torch.linalg.pinv(obj.hess, hermitian=True, rtol=1e-12) @ obj.grad
+        H = obj.hess if exact else scale * _std_parts(theta, X, y, loss)[2]
+        step = torch.linalg.pinv(H, hermitian=True, rtol=1e-12) @ obj.grad
         # Near the optimum the decrease of a Newton step (~ g^T H^+ g) falls below the rounding of a sum of
         # n^2 x nodes terms; a slack of that rounding lets the last, quadratically convergent steps through.
         slack = 1e-13 * max(1.0, abs(obj.value))
@@ -211,7 +220,7 @@ def mixup_optimum(X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float | 
                 break
             t /= 2
         theta = theta - t * step
-        obj = mixup_objective(theta, X, y, alpha, beta, loss, **kw)
+        obj = mixup_objective(theta, X, y, alpha, beta, loss, hessian=exact, **kw)
     if float(obj.grad.norm()) < tol:
         return MixupOptimum(theta, float(obj.grad.norm()), max_iter, obj.value)
     raise RuntimeError(f"Newton did not reach gradient norm {tol:g} in {max_iter} iterations "
