@@ -1,0 +1,543 @@
+"""The empirical Rademacher complexity of ``W_gamma`` measured directly (paper, Section 3.2; digest 2.5).
+
+``W_gamma = {theta : E_x[A''(theta^T x)] theta^T Sigma theta <= gamma}`` (and ``theta^T Sigma theta <= q_max``, the
+bounded parameter set that rho-retentiveness needs). For a sign vector ``sigma`` and ``v = (1/n) sum_i sigma_i x_i``
+the supremum ``sup_{theta in W_gamma} theta^T v`` is found direction by direction, without rho or Jensen: along a
+direction ``u`` the admissible scales are the ``t`` with ``c_u(t) = E[A''(t u^T x)] t^2 u^T Sigma u <= gamma``, and
+the best one is the largest, ``t(u)``, so the supremum is ``max_u t(u) u^T v``, maximised by projected gradient
+ascent on the unit sphere from several starts. Writing ``q = t^2 u^T Sigma u`` and ``s = u^T x / sqrt(u^T Sigma u)``,
+``c_u = q E[A''(sqrt(q) s)] =: G_u(q)``; the largest admissible ``q`` is found by a log-spaced scan of ``q`` and
+bisection of the last crossing, which does not assume that ``G_u`` is increasing.
+
+Two expectations (say which one a result uses):
+
+- ``"gaussian"``: the population, for centred Gaussian inputs with covariance ``Sigma`` (the theorem's class for
+  the synthetic data): ``E[A''(theta^T x)] = kappa(theta^T Sigma theta)`` depends on ``q`` only, so ``t(u)^2
+  u^T Sigma u = q*`` for every ``u``, the class is the ellipsoid ``{theta^T Sigma theta <= q*}`` and the supremum has
+  the closed form ``sqrt(q*) sqrt(v^T Sigma^+ v)`` (Cauchy-Schwarz; the independent check of the maximisation).
+- ``"sample"``: the mean over a reference sample (the training sample itself for the empirical class, with
+  ``Sigma = X^T X / n``; a large independent sample for a population without closed form). The class is then no
+  ellipsoid; the value found is a lower bound on each supremum and ``sqrt(Q) sqrt(v^T Sigma^+ v)`` an upper bound,
+  with ``Q >= max_u q*(u)`` from a Jensen lower bound on ``G_u`` (see :func:`q_upper_bound`).
+
+Fixed sample against resampled samples: the theorem's last step, ``E_sigma sqrt(v^T Sigma^+ v) <=
+sqrt(tr(Sigma^+ Sigma_n) / n)`` (Jensen over sigma), gives ``sqrt(rank / n)`` only in expectation over the sample
+``S`` (``E_S tr(Sigma^+ Sigma_n) = rank``, or ``rank (n - 1) / n`` for a centred sample); a fixed ``S`` can exceed it.
+
+The two-layer ReLU network ``f(x) = theta^T relu(W x)`` (reconstructed, not verified): with ``h = relu(W x)`` and
+``Sigma_h = E[h h^T]`` the class ``{theta : E[A''(theta^T h)] theta^T Sigma_h theta <= gamma}``; for the squared loss
+(``A'' = 1``) its complexity is ``sqrt(gamma) E_sigma sqrt(v_h^T Sigma_h^+ v_h)`` and the reconstructed bound
+``sqrt(gamma rank(Sigma_h) / n)``. For Gaussian inputs ``Sigma_h`` is the arc-cosine kernel (exact, float64).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from scipy import stats as _st
+
+from ..data.relu_features import ReLUFeatureData
+from ..data.synthetic import low_rank_glm_data
+from ..losses import get_loss
+from ..taylor import Estimate
+from .generalization import gamma_of, gaussian_rho, rademacher_bound
+from .glm_optimum import loss_derivative
+
+__all__ = ["ellipsoid_sup", "largest_admissible_q", "admissible_scale", "q_upper_bound", "DirectRademacher",
+           "direct_rademacher", "ResampledRademacher", "resampled_rademacher", "relu_second_moment",
+           "SpectrumSummary", "spectrum_summary", "ellipsoid_rademacher", "random_theta_rademacher",
+           "ReLUComplexity", "relu_complexity"]
+
+#: Points of the log-spaced scan for the largest admissible q, and bisection steps after it.
+Q_GRID = 49
+Q_BISECT = 48
+#: The scan starts at this fraction of its top when no admissible lower end is known.
+Q_FLOOR = 1e-12
+
+
+def _signs(n_draws: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
+        raise ValueError(f"n_draws must be an integer >= 2 (for a standard error), got {n_draws!r}")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("the sign vectors need an explicit torch.Generator")
+    return torch.randint(0, 2, (n_draws, n), generator=generator).to(torch.float64) * 2 - 1
+
+
+def _estimate(vals: torch.Tensor) -> Estimate:
+    return Estimate(float(vals.mean()), float(vals.std(unbiased=True) / math.sqrt(vals.numel())))
+
+
+def _eig_range(Sigma: torch.Tensor, rtol: float | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors of the symmetric ``Sigma`` above ``rtol`` times the largest (default: roundoff)."""
+    if not isinstance(Sigma, torch.Tensor) or Sigma.ndim != 2 or Sigma.shape[0] != Sigma.shape[1]:
+        raise ValueError(f"Sigma must be a square 2-D tensor, got {getattr(Sigma, 'shape', type(Sigma))}")
+    evals, evecs = torch.linalg.eigh(Sigma.to(torch.float64))
+    tol = Sigma.shape[0] * torch.finfo(torch.float64).eps * 10 if rtol is None else rtol
+    keep = evals > evals.max().clamp(min=0) * tol
+    return evals[keep], evecs[:, keep]
+
+
+def ellipsoid_sup(V: torch.Tensor, Sigma: torch.Tensor, *, rtol: float | None = None,
+                  outside: str = "raise") -> torch.Tensor:
+    """``sqrt(v^T Sigma^+ v)`` per row ``v`` of ``V``: ``sup {theta^T v : theta^T Sigma theta <= 1}`` (Cauchy-Schwarz).
+
+    ``Sigma^+`` keeps the eigenvalues above ``rtol`` times the largest (default: roundoff level). A ``v`` with a
+    component outside the kept eigenspace has an infinite supremum: ``outside="raise"`` refuses it,
+    ``outside="drop"`` returns the supremum over the class restricted to the kept eigenspace (a lower bound).
+    """
+    if outside not in ("raise", "drop"):
+        raise ValueError(f"outside must be 'raise' or 'drop', got {outside!r}")
+    evals, evecs = _eig_range(Sigma, rtol)
+    V = V.to(torch.float64)
+    W = V @ evecs
+    if outside == "raise":
+        resid = V - W @ evecs.T
+        if float(resid.norm()) > 1e-8 * (float(V.norm()) + 1e-300):
+            raise ValueError("v leaves the range of Sigma, so the supremum over {theta^T Sigma theta <= q} is infinite; "
+                             "pass the covariance the data were drawn from, or outside='drop'")
+    return ((W**2) / evals).sum(dim=1).sqrt()
+
+
+# --- the largest admissible scale along a direction ---------------------------------------------------------------
+
+
+def largest_admissible_q(G: Callable[[torch.Tensor], torch.Tensor], gamma: float, q_lo: float, q_hi: float,
+                         batch: int) -> torch.Tensor:
+    """Per row, the largest ``q`` in ``[q_lo, q_hi]`` with ``G(q) <= gamma`` (``q_lo`` must be admissible for all rows).
+
+    ``G`` maps a (batch,) tensor of ``q`` to (batch,) constraint values. A log-spaced scan of ``Q_GRID`` points
+    finds the last admissible point, then ``Q_BISECT`` bisections in ``log q`` between it and the next point. The
+    returned ``q`` is admissible (the lower end of the final bracket). No monotonicity of ``G`` is assumed; a
+    crossing narrower than the scan's spacing can be missed.
+    """
+    if not 0 < q_lo <= q_hi < math.inf:
+        raise ValueError(f"need 0 < q_lo <= q_hi < inf, got [{q_lo}, {q_hi}]")
+    grid = torch.logspace(math.log10(q_lo), math.log10(q_hi), Q_GRID, dtype=torch.float64)
+    ok = torch.stack([G(torch.full((batch,), float(g), dtype=torch.float64)) <= gamma for g in grid], dim=1)
+    if not bool(ok[:, 0].all()):
+        raise ValueError(f"q_lo = {q_lo:.3g} is not admissible for every direction (G(q_lo) > gamma = {gamma:g})")
+    last = Q_GRID - 1 - torch.argmax(ok.flip(1).to(torch.int8), dim=1)
+    lo = grid[last]
+    hi = grid[torch.clamp(last + 1, max=Q_GRID - 1)]
+    for _ in range(Q_BISECT):
+        mid = torch.sqrt(lo * hi)
+        fine = G(mid) <= gamma
+        lo, hi = torch.where(fine, mid, lo), torch.where(fine, hi, mid)
+    return torch.where(last == Q_GRID - 1, torch.full_like(lo, q_hi), lo)
+
+
+def _gaussian_G(loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda q: torch.as_tensor(gamma_of(q.numpy(), loss), dtype=torch.float64)
+
+
+def _sample_G(S: torch.Tensor, loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``G(q) = q mean_j A''(sqrt(q) s_j)`` per row of the normalised projections ``S`` (rows: directions)."""
+    h2 = get_loss(loss).h2
+    return lambda q: q * h2(q.sqrt()[:, None] * S).mean(dim=1)
+
+
+def _gaussian_q_star(gamma: float, loss: str, q_max: float) -> float:
+    """The radius of the population class for Gaussian inputs: the largest ``q <= q_max`` with ``kappa(q) q <= gamma``."""
+    G = _gaussian_G(loss)
+    hi = q_max
+    if not math.isfinite(hi):
+        hi = 1.0
+        while float(G(torch.tensor([hi], dtype=torch.float64))[0]) <= gamma:
+            hi *= 4
+            if hi > 1e12:
+                raise ValueError(f"kappa(q) q stays below gamma = {gamma:g} up to q = 1e12: W_gamma is unbounded "
+                                 "for this loss; pass a finite q_max")
+    return float(largest_admissible_q(G, gamma, Q_FLOOR * hi, hi, 1)[0])
+
+
+def _check_class(gamma: float, loss: str, q_max: float, expectation: str) -> None:
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    get_loss(loss)
+    if not q_max > 0:
+        raise ValueError(f"q_max must be > 0 (or inf), got {q_max}")
+    if expectation not in ("gaussian", "sample"):
+        raise ValueError(f"expectation must be 'gaussian' (population) or 'sample' (a reference sample), got {expectation!r}")
+    if expectation == "sample" and loss != "squared" and not math.isfinite(q_max):
+        raise ValueError("with expectation='sample' the largest admissible q must be sought on a bounded range: pass a "
+                         "finite q_max (for the logistic loss the sample constraint falls again at large q, where "
+                         "the class is unbounded)")
+
+
+def admissible_scale(u: torch.Tensor, gamma: float, loss: str = "logistic", *, Sigma: torch.Tensor,
+                     expectation: str = "gaussian", reference: torch.Tensor | None = None,
+                     q_max: float = math.inf) -> torch.Tensor:
+    """``t(u)``: the largest ``t`` with ``E[A''(t u^T x)] t^2 u^T Sigma u <= gamma`` and ``t^2 u^T Sigma u <= q_max``.
+
+    ``u`` (p,) or (k, p) directions with ``u^T Sigma u > 0``. ``expectation="gaussian"``: ``E`` for ``x ~ N(0, Sigma)``;
+    ``"sample"``: the mean over the rows of ``reference``.
+    """
+    _check_class(gamma, loss, q_max, expectation)
+    U = u.to(torch.float64).reshape(-1, u.shape[-1])
+    quad = torch.einsum("kp,pq,kq->k", U, Sigma.to(torch.float64), U)
+    if bool((quad <= 0).any()):
+        raise ValueError("every direction needs u^T Sigma u > 0 (a direction in the null space of Sigma is unconstrained)")
+    if loss == "squared":
+        q = torch.full_like(quad, min(gamma, q_max))
+    elif expectation == "gaussian":
+        q = torch.full_like(quad, _gaussian_q_star(gamma, loss, q_max))
+    else:
+        if reference is None:
+            raise ValueError("expectation='sample' needs a reference sample (rows: inputs)")
+        S = (U @ reference.to(torch.float64).T) / quad.sqrt()[:, None]
+        q = largest_admissible_q(_sample_G(S, loss), gamma, Q_FLOOR * q_max, q_max, U.shape[0])
+    t = (q / quad).sqrt()
+    return t.reshape(u.shape[:-1])
+
+
+def q_upper_bound(gamma: float, loss: str, q_max: float, *, m2_max: float = 1.0, mean_norm: float = 0.0) -> float:
+    """An upper bound ``Q >= max_u q*(u)`` for the class with sample expectations, from a Jensen lower bound on ``G_u``.
+
+    With ``s_j = u^T z_j`` for whitened reference points ``z_j`` and ``|u| = 1``: ``mean_j s_j^2 <= m2_max`` (the largest
+    eigenvalue of ``mean_j z_j z_j^T``; 1 when ``Sigma`` is the reference's own second moment) and
+    ``|mean_j s_j| <= mean_norm = |mean_j z_j|``.
+
+    - logistic: ``w -> A''(sqrt(w))`` is convex and decreasing (``A''(s) = 1/(4 cosh^2(s/2))``; ``A'''(s)/s`` increases),
+      so ``mean_j A''(sqrt(q) s_j) >= A''(sqrt(q m2_max))`` and ``G_u(q) >= q A''(sqrt(q m2_max))``;
+    - Poisson: ``mean_j e^{sqrt(q) s_j} >= e^{sqrt(q) mean_j s_j} >= e^{-sqrt(q) mean_norm}``;
+    - squared: ``G_u(q) = q``.
+
+    ``Q`` is the largest ``q <= q_max`` at which the lower bound is ``<= gamma``. For the logistic loss the lower
+    bound falls again at large ``q`` (``q A''(sqrt q) -> 0``), so ``Q = q_max`` unless ``gamma`` is small next to
+    ``q_max A''(sqrt(q_max m2_max))``: the bound is tight for small ``gamma`` and vacuous (``q_max``) otherwise.
+    """
+    _check_class(gamma, loss, q_max, "sample")
+    if loss == "squared":
+        return float(min(gamma, q_max))
+    if loss == "logistic":
+        h2 = get_loss("logistic").h2
+        G = lambda q: q * h2((q * m2_max).sqrt())  # noqa: E731
+    else:
+        G = lambda q: q * torch.exp(-q.sqrt() * mean_norm)  # noqa: E731
+    return float(largest_admissible_q(G, gamma, Q_FLOOR * q_max, q_max, 1)[0])
+
+
+# --- the direct supremum per sign vector --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectRademacher:
+    """The directly maximised complexity of ``W_gamma`` on one sample.
+
+    ``lower``: mean over sign vectors of the best ``t(u) u^T v`` found (each a lower bound on its supremum), with
+    the Monte Carlo standard error over sign vectors. ``upper``: mean of the per-sign upper bounds
+    ``sqrt(q_bar) sqrt(v^T Sigma^+ v)``. ``closed_form``: the same mean when the class is an ellipsoid (then
+    ``upper`` is exact and equals it). ``max_rel_gap``: the largest ``(upper - lower) / upper`` over sign vectors,
+    the optimisation gap that is bounded. ``q_found``: (min, max) of ``q*(u)`` at the maximisers found.
+    ``q_hat``: the largest ``q*(u)`` found by maximising ``q*(u)`` itself over directions (ascent from ``q_restarts``
+    starts), and ``upper_estimate`` / ``max_rel_gap_estimate`` the same with ``q_hat`` in place of ``q_bar``: an
+    estimate, not a bound (``q_hat <= max_u q*(u) <= q_bar``), informative where ``q_bar`` is vacuous.
+    """
+
+    lower: Estimate
+    upper: Estimate
+    closed_form: Estimate | None
+    max_rel_gap: float
+    q_bar: float
+    q_found: tuple[float, float]
+    q_hat: float
+    upper_estimate: Estimate
+    max_rel_gap_estimate: float
+    expectation: str
+    n_draws: int
+    restarts: int
+    steps: int
+
+
+def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, Sigma: torch.Tensor | None = None,
+                      expectation: str = "gaussian", reference: torch.Tensor | None = None, q_max: float = math.inf,
+                      n_draws: int = 200, restarts: int = 4, steps: int = 40, warm_start: bool = True,
+                      q_restarts: int = 64, generator: torch.Generator) -> DirectRademacher:
+    """``E_sigma sup_{theta in W_gamma} (1/n) sum_i sigma_i theta^T x_i`` maximised direction by direction.
+
+    Args:
+        X: the sample (n, p). ``Sigma``: the matrix of ``theta^T Sigma theta`` (default the sample's ``X^T X / n``).
+        expectation: ``"gaussian"`` (population, ``x ~ N(0, Sigma)``) or ``"sample"`` (mean over ``reference``,
+            default ``X``).
+        q_max: the bound on ``theta^T Sigma theta`` (bounded parameter set); finite for ``"sample"``.
+        n_draws: sign vectors (Monte Carlo over sigma). ``restarts``: starting directions per sign vector: random
+            unit vectors, the first replaced by the ellipsoid's maximiser ``Sigma^+ v`` when ``warm_start``.
+        steps: projected gradient-ascent steps on the unit sphere in the ``Sigma``-whitened coordinates (a choice
+            for conditioning); the gradient of ``q*(u)`` comes from the implicit function theorem on ``G_u(q) = gamma``.
+    """
+    _check_class(gamma, loss, q_max, expectation)
+    X = X.to(torch.float64)
+    n = X.shape[0]
+    Sigma = X.T @ X / n if Sigma is None else Sigma.to(torch.float64)
+    evals, evecs = _eig_range(Sigma, None)
+    whiten = evecs / evals.sqrt()  # u = whiten @ w has u^T Sigma u = |w|^2
+    signs = _signs(n_draws, n, generator)
+    V = signs @ X / n
+    ellipsoid = ellipsoid_sup(V, Sigma)  # refuses a v outside the range of Sigma (infinite supremum)
+    b = V @ whiten  # (K, k): u^T v = w^T b, |b| = sqrt(v^T Sigma^+ v)
+    K, k = b.shape
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be a positive integer, got {restarts!r}")
+    w = torch.randn(K, restarts, k, generator=generator, dtype=torch.float64)
+    if warm_start:
+        w[:, 0] = b
+    w = w / w.norm(dim=2, keepdim=True)
+    bb = b[:, None, :].expand(K, restarts, k).reshape(-1, k)
+    w = w.reshape(-1, k)
+    B = w.shape[0]
+
+    if loss == "squared" or expectation == "gaussian":
+        q_const = min(gamma, q_max) if loss == "squared" else _gaussian_q_star(gamma, loss, q_max)
+        q_bar = q_const
+
+        def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.full((wd.shape[0],), q_const, dtype=torch.float64), wd.new_zeros(wd.shape)
+    else:
+        Z = (X if reference is None else reference.to(torch.float64)) @ whiten  # whitened reference points
+        m2_max = float(torch.linalg.eigvalsh(Z.T @ Z / Z.shape[0]).max())
+        q_bar = q_upper_bound(gamma, loss, q_max, m2_max=m2_max, mean_norm=float(Z.mean(dim=0).norm()))
+        h2, h3 = loss_derivative(loss, 2), loss_derivative(loss, 3)
+        # every q with q max_j A''(sqrt(q) |z_j|) <= gamma is admissible in every direction: the scan's lower end
+        zmax = float(Z.norm(dim=1).max())
+        lo_G = (lambda q: q / 4) if loss == "logistic" else (lambda q: q * torch.exp(q.sqrt() * zmax))
+        q_lo = float(largest_admissible_q(lo_G, gamma, Q_FLOOR * q_bar, q_bar, 1)[0])
+
+        def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """q*(w) and its gradient in w (implicit function theorem; 0 where the cap q_max binds)."""
+            S = wd @ Z.T
+            q = largest_admissible_q(_sample_G(S, loss), gamma, q_lo, q_bar, wd.shape[0])
+            s = q.sqrt()[:, None] * S
+            dG_dq = (h2(s) + s / 2 * h3(s)).mean(dim=1)
+            dG_dw = (q * q.sqrt())[:, None] * (h3(s) @ Z) / Z.shape[0]
+            interior = (q < q_max) & (dG_dq > 0)
+            grad = torch.where(interior[:, None], -dG_dw / dG_dq.clamp(min=1e-300)[:, None], torch.zeros_like(dG_dw))
+            return q, grad
+
+    def value(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        q, dq = q_star(wd)
+        wb = (wd * bb).sum(dim=1)
+        f = q.sqrt() * wb
+        g = q.sqrt()[:, None] * bb + (wb / (2 * q.sqrt()))[:, None] * dq
+        return f, g, q
+
+    f, g, q = value(w)
+    step = torch.full((B,), 0.5, dtype=torch.float64)
+    for _ in range(steps):
+        gt = g - (g * w).sum(dim=1, keepdim=True) * w  # tangent to the sphere
+        trial = w + step[:, None] * gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-300)  # step ~ an angle: scale-free
+        trial = trial / trial.norm(dim=1, keepdim=True)
+        f2, g2, q2 = value(trial)
+        better = f2 > f
+        w = torch.where(better[:, None], trial, w)
+        f, g, q = torch.where(better, f2, f), torch.where(better[:, None], g2, g), torch.where(better, q2, q)
+        step = torch.where(better, step * 1.5, step / 2)
+    best = f.reshape(K, restarts).max(dim=1)
+    q_at = q.reshape(K, restarts).gather(1, best.indices[:, None])[:, 0]
+    lower = best.values
+    upper = math.sqrt(q_bar) * ellipsoid
+    closed = math.sqrt(q_bar) * ellipsoid if (loss == "squared" or expectation == "gaussian") else None
+
+    # max_u q*(u) by the same ascent on q* itself, from random starts and from the maximisers found above
+    wq = torch.cat([torch.randn(q_restarts, k, generator=generator, dtype=torch.float64), w])
+    wq = wq / wq.norm(dim=1, keepdim=True)
+    qv, dq = q_star(wq)
+    step = torch.full((wq.shape[0],), 0.5, dtype=torch.float64)
+    for _ in range(steps):
+        gt = dq - (dq * wq).sum(dim=1, keepdim=True) * wq
+        trial = wq + step[:, None] * gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-300)
+        trial = trial / trial.norm(dim=1, keepdim=True)
+        q2, dq2 = q_star(trial)
+        better = q2 > qv
+        wq = torch.where(better[:, None], trial, wq)
+        qv, dq = torch.where(better, q2, qv), torch.where(better[:, None], dq2, dq)
+        step = torch.where(better, step * 1.5, step / 2)
+    q_hat = float(qv.max())
+    upper_est = math.sqrt(q_hat) * ellipsoid
+    return DirectRademacher(
+        lower=_estimate(lower), upper=_estimate(upper), closed_form=None if closed is None else _estimate(closed),
+        max_rel_gap=float(((upper - lower) / upper).max()), q_bar=float(q_bar),
+        q_found=(float(q_at.min()), float(q_at.max())), q_hat=q_hat, upper_estimate=_estimate(upper_est),
+        max_rel_gap_estimate=float(((upper_est - lower) / upper_est).max()), expectation=expectation,
+        n_draws=n_draws, restarts=restarts, steps=steps,
+    )
+
+
+# --- a fixed sample against resampled samples -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResampledRademacher:
+    """``Rad(W_gamma, S_k)`` (population Gaussian class, closed-form supremum, Monte Carlo over sigma) on ``K`` samples.
+
+    ``rad``, ``rad_se``: per sample; ``trace_ratio``: ``tr(Sigma^+ Sigma_n) / rank`` per sample (the fixed-sample
+    Jensen value is ``sqrt(q* rank trace_ratio / n)``); ``jensen``: ``sqrt(q* rank / n)``; ``bound``: the theorem's
+    ``max{(gamma/rho)^(1/4), (gamma/rho)^(1/2)} sqrt(rank / n)`` with the exact Gaussian ``rho``;
+    ``p_trace_above_1``: the exact ``P(tr(Sigma^+ Sigma_n) > rank) = P(chi2_{rank (n-1)} > rank n)`` (centred samples).
+    """
+
+    n: int
+    d: int
+    rank: int
+    gamma: float
+    q_star: float
+    rho: float
+    bound: float
+    jensen: float
+    rad: np.ndarray
+    rad_se: np.ndarray
+    trace_ratio: np.ndarray
+    p_trace_above_1: float
+
+    @property
+    def mean(self) -> Estimate:
+        """The average over samples (the quantity the proof bounds) with its standard error over samples."""
+        return Estimate(float(self.rad.mean()), float(self.rad.std(ddof=1) / math.sqrt(self.rad.size)))
+
+    def fraction_above(self, level: float) -> float:
+        """Share of samples whose complexity exceeds ``level`` by more than 2 Monte Carlo standard errors."""
+        return float(np.mean(self.rad - 2 * self.rad_se > level))
+
+
+def resampled_rademacher(n: int, d: int, rank: int, gamma: float, loss: str = "logistic", *, q_max: float = math.inf,
+                         n_samples: int = 50, n_draws: int = 2000, seed: int = 0) -> ResampledRademacher:
+    """The population-Gaussian class's complexity on ``n_samples`` samples of ``low_rank_glm_data(n, d, rank)``.
+
+    Sample ``k`` is ``low_rank_glm_data(..., seed=seed_k)`` (centred by its mean, as in the chapters); sign vectors
+    from one generator seeded by ``seed``. The supremum per sign vector is the closed form ``sqrt(q*) sqrt(v^T
+    Sigma^+ v)``, which :func:`direct_rademacher` checks.
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
+        raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
+    q_star = _gaussian_q_star(gamma, loss, q_max) if loss != "squared" else min(gamma, q_max)
+    rho = gaussian_rho(loss, q_max) if loss != "squared" else 0.5
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 0]).generate_state(1)[0]))
+    rad, se, tr = np.zeros(n_samples), np.zeros(n_samples), np.zeros(n_samples)
+    seeds = np.random.SeedSequence([seed, 1]).generate_state(n_samples)
+    for k in range(n_samples):
+        ds = low_rank_glm_data(n, d, rank, loss, n_test=1, seed=int(seeds[k]))
+        sup = math.sqrt(q_star) * ellipsoid_sup(_signs(n_draws, n, gen) @ ds.X / n, ds.Sigma)
+        rad[k], se[k] = float(sup.mean()), float(sup.std(unbiased=True) / math.sqrt(n_draws))
+        tr[k] = float(torch.trace(torch.linalg.pinv(ds.Sigma, hermitian=True) @ (ds.X.T @ ds.X / n))) / rank
+    return ResampledRademacher(
+        n=n, d=d, rank=rank, gamma=float(gamma), q_star=float(q_star), rho=float(rho),
+        bound=float(rademacher_bound(gamma, rho, rank, n)), jensen=math.sqrt(q_star * rank / n), rad=rad, rad_se=se,
+        trace_ratio=tr, p_trace_above_1=float(_st.chi2.sf(rank * n, rank * (n - 1))),
+    )
+
+
+# --- the two-layer ReLU network: the hidden-feature class -------------------------------------------------------
+
+
+def relu_second_moment(A: torch.Tensor) -> torch.Tensor:
+    """``E[relu(a_k^T z) relu(a_l^T z)]`` for ``z ~ N(0, I)``: the degree-1 arc-cosine kernel (Cho and Saul, 2009).
+
+    ``|a_k| |a_l| (sin phi + (pi - phi) cos phi) / (2 pi)`` with ``phi`` the angle between ``a_k`` and ``a_l``; rows of
+    ``A`` (width, rank) are the first-layer weights seen from the latent ``z``.
+    """
+    A = A.to(torch.float64)
+    norms = A.norm(dim=1)
+    if bool((norms == 0).any()):
+        raise ValueError("a zero row of A gives a feature that is identically 0")
+    cos = ((A @ A.T) / (norms[:, None] * norms[None, :])).clamp(-1.0, 1.0)
+    phi = torch.arccos(cos)
+    return norms[:, None] * norms[None, :] * (torch.sin(phi) + (math.pi - phi) * cos) / (2 * math.pi)
+
+
+@dataclass(frozen=True)
+class SpectrumSummary:
+    """Numerical ranks of a covariance at relative tolerances, its stable rank ``tr / lambda_max`` and its entropy
+    effective rank ``exp(-sum p log p)`` with ``p = lambda / tr`` (Roy and Vetterli, 2007)."""
+
+    numerical_ranks: dict[float, int]
+    stable_rank: float
+    entropy_rank: float
+
+
+def spectrum_summary(Sigma: torch.Tensor, rtols: tuple[float, ...] = (1e-3, 1e-6, 1e-10)) -> SpectrumSummary:
+    """Ranks of ``Sigma`` at each relative tolerance and its two effective ranks."""
+    ev = torch.linalg.eigvalsh(Sigma.to(torch.float64)).clamp(min=0)
+    top = float(ev.max())
+    if top <= 0:
+        raise ValueError("Sigma is zero")
+    p = ev[ev > 0] / ev.sum()
+    return SpectrumSummary({float(t): int((ev > t * top).sum()) for t in rtols}, float(ev.sum() / top),
+                           float(torch.exp(-(p * p.log()).sum())))
+
+
+def ellipsoid_rademacher(H: torch.Tensor, Sigma: torch.Tensor, gamma: float, *, rtol: float | None = None,
+                         n_draws: int = 2000, generator: torch.Generator) -> Estimate:
+    """``sqrt(gamma) E_sigma sqrt(v^T Sigma^+ v)``, ``v = (1/n) sum_i sigma_i h_i``: the complexity of ``{theta^T Sigma theta <= gamma}``.
+
+    ``Sigma^+`` keeps eigenvalues above ``rtol`` times the largest: the class restricted to those directions (a lower
+    bound on the full class's complexity, equal to it when nothing is dropped).
+    """
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    H = H.to(torch.float64)
+    V = _signs(n_draws, H.shape[0], generator) @ H / H.shape[0]
+    return _estimate(math.sqrt(gamma) * ellipsoid_sup(V, Sigma, rtol=rtol, outside="drop"))
+
+
+def random_theta_rademacher(H: torch.Tensor, Sigma: torch.Tensor, gamma: float, *, n_theta: int = 2000,
+                            n_draws: int = 200, rtol: float | None = None, generator: torch.Generator) -> Estimate:
+    """A lower bound: per sign vector the best of ``n_theta`` random ``theta`` on the boundary ``theta^T Sigma theta = gamma``.
+
+    ``theta = sqrt(gamma) Sigma^{+1/2} xi / |xi|`` with ``xi`` standard normal in the kept eigenspace (rtol as in
+    :func:`ellipsoid_rademacher`); each ``theta`` is in the class, so each per-sign maximum is below the supremum.
+    """
+    evals, evecs = _eig_range(Sigma, rtol)
+    H = H.to(torch.float64)
+    xi = torch.randn(n_theta, evals.numel(), generator=generator, dtype=torch.float64)
+    thetas = math.sqrt(gamma) * (xi / xi.norm(dim=1, keepdim=True) / evals.sqrt()) @ evecs.T  # (n_theta, m)
+    V = _signs(n_draws, H.shape[0], generator) @ H / H.shape[0]
+    return _estimate((V @ thetas.T).max(dim=1).values)
+
+
+@dataclass(frozen=True)
+class ReLUComplexity:
+    """The hidden-feature class of one (sample, network) at several inversion tolerances.
+
+    ``spectrum``: of the exact ``Sigma_h``. ``measured[rtol]``: :func:`ellipsoid_rademacher` with that tolerance;
+    ``bound[rtol]``: ``sqrt(gamma rank_rtol / n)``; ``fixed_jensen[rtol]``: ``sqrt(gamma tr(Sigma_h^+ Sigma_n) / n)``
+    for this sample. ``linear``: the input-space class ``{theta^T Sigma_x theta <= gamma}`` on the same inputs.
+    """
+
+    n: int
+    d: int
+    rank: int
+    width: int
+    gamma: float
+    spectrum: SpectrumSummary
+    measured: dict[float, Estimate]
+    bound: dict[float, float]
+    fixed_jensen: dict[float, float]
+    linear: Estimate
+
+
+def relu_complexity(data: ReLUFeatureData, gamma: float = 1.0, *, rtols: tuple[float, ...] = (1e-3, 1e-6, 1e-10),
+                    n_draws: int = 2000, generator: torch.Generator) -> ReLUComplexity:
+    """Measure the squared-loss hidden-feature class of ``data`` against the reconstructed bound, per tolerance.
+
+    ``Sigma_h`` is the exact population second moment (:func:`relu_second_moment` of ``data.A``); the inputs of
+    ``data`` are drawn from the population without centring, so it applies exactly.
+    """
+    n = data.n
+    d, rank = data.X.shape[1], data.U.shape[1]
+    S_h = relu_second_moment(data.A)
+    Sn = data.H.T @ data.H / n
+    spec = spectrum_summary(S_h, rtols)
+    measured, bound, jensen = {}, {}, {}
+    for t in rtols:
+        state = generator.get_state()  # the same sign vectors at every tolerance
+        measured[float(t)] = ellipsoid_rademacher(data.H, S_h, gamma, rtol=t, n_draws=n_draws, generator=generator)
+        generator.set_state(state)
+        evals, evecs = _eig_range(S_h, t)
+        bound[float(t)] = math.sqrt(gamma * evals.numel() / n)
+        jensen[float(t)] = math.sqrt(gamma * float(((evecs.T @ Sn @ evecs).diagonal() / evals).sum()) / n)
+    Sigma_x = (d / rank) * data.U @ data.U.T
+    linear = ellipsoid_rademacher(data.X, Sigma_x, gamma, n_draws=n_draws, generator=generator)
+    return ReLUComplexity(n, d, rank, data.width, float(gamma), spec, measured, bound, jensen, linear)
