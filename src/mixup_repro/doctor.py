@@ -7,8 +7,8 @@ first obtain what ``make reproduce`` and ``make test`` need from the system, in 
 - the Debian packages (``dataset-fashion-mnist``, ``chromium``) with ``apt-get``, as root or with password-less
   ``sudo -n``;
 - else, for Fashion-MNIST, torchvision's download into the cache, when its server answers;
-- else one message saying what to run, and exit status 1. A missing Chromium only skips the browser checks of
-  the tests, except under CI, where it is an error.
+- else one message saying what to run, and exit status 1. A missing Chromium does not stop anything: the browser
+  checks of the tests skip, or fail under CI.
 
 The module imports only the standard library at load time: ``make`` runs it with the system Python before it
 installs anything (``PYTHONPATH=src python3 -m mixup_repro.doctor --need data``), so a machine that cannot get
@@ -203,10 +203,9 @@ def obtain(needs: List[str], root: Path = CHECKOUT, say: Say = _say) -> Tuple[bo
     if browser and find_chromium() is None:
         fix = apt_command(CHROMIUM_PACKAGE) if shutil.which("apt-get") else "install Chromium or Google Chrome"
         why = apt_failed or "no browser named " + ", ".join(BROWSERS) + " is on PATH"
-        if in_ci():
-            say(f"Chromium is required under CI (CI={os.environ.get('CI')}) and could not be installed: {why}.\n"
-                f"  Run:  {fix}")
-            ok = False
+        if in_ci():  # the tests still run, so that CI reports everything else too; the browser checks fail
+            say(f"error: Chromium could not be installed ({why}); under CI (CI={os.environ.get('CI')}) the browser "
+                f"checks of `make test` will fail.\n  Run:  {fix}")
         else:
             say(f"the browser checks of `make test` will be skipped ({why}); to run them:  {fix}")
     return ok, True
