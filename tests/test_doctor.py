@@ -50,6 +50,7 @@ def bare(tmp_path, monkeypatch):
     monkeypatch.setattr(doctor, "find_chromium", lambda: None)
     monkeypatch.setattr(doctor, "download_reachable", lambda url=None: "Name or service not known (simulated)")
     monkeypatch.setattr(doctor, "_as_root", lambda: False)
+    monkeypatch.setattr(doctor, "_has_sudo", lambda: True)
     monkeypatch.delenv("CI", raising=False)
     said: list[str] = []
     return tmp_path, said
@@ -125,6 +126,16 @@ def test_a_missing_browser_is_skipped_on_a_developer_machine_and_fails_under_ci(
     assert said[-1].endswith("Run:  sudo apt-get install chromium")
 
 
+def test_the_command_to_run_fits_who_runs_it(monkeypatch):
+    monkeypatch.setattr(doctor, "_as_root", lambda: True)
+    assert doctor.apt_command("chromium") == "apt-get install chromium"
+    monkeypatch.setattr(doctor, "_as_root", lambda: False)
+    monkeypatch.setattr(doctor, "_has_sudo", lambda: True)
+    assert doctor.apt_command("chromium") == "sudo apt-get install chromium"
+    monkeypatch.setattr(doctor, "_has_sudo", lambda: False)
+    assert doctor.apt_command("chromium") == "su -c 'apt-get install chromium'"
+
+
 @pytest.mark.parametrize("value, expected", [("true", True), ("1", True), ("", False), ("false", False), ("0", False)])
 def test_in_ci(monkeypatch, value, expected):
     monkeypatch.setenv("CI", value)
@@ -165,7 +176,8 @@ def test_before_the_install_it_needs_only_the_standard_library_and_stops_at_once
     out = proc.stdout
     assert out.startswith("doctor: Fashion-MNIST not found in ")
     assert "apt-get is not available" in out and "no network (simulated)" in out
-    assert f"Run:  {'' if os.geteuid() == 0 else 'sudo '}apt-get install dataset-fashion-mnist" in out
+    run = "apt-get install dataset-fashion-mnist" if os.geteuid() == 0 else "su -c 'apt-get install dataset-fashion-mnist'"
+    assert f"Run:  {run}" in out  # no sudo on that PATH
 
 
 def test_cli_runs_the_doctor(bare, capsys, monkeypatch):

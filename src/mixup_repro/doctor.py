@@ -84,17 +84,25 @@ def apt_prefix() -> Optional[List[str]]:
     return None
 
 
+def _has_sudo() -> bool:
+    return shutil.which("sudo") is not None
+
+
 def apt_command(package: str) -> str:
-    """The command a person runs to install ``package``: with ``sudo`` unless this process is root."""
-    return ("" if _as_root() else "sudo ") + f"apt-get install {package}"
+    """The command a person runs to install ``package``: as is for root, else with ``sudo``, else with ``su``."""
+    if _as_root():
+        return f"apt-get install {package}"
+    return f"sudo apt-get install {package}" if _has_sudo() else f"su -c 'apt-get install {package}'"
 
 
 def apt_install(packages: List[str], log: Path, say: Say = _say) -> Optional[str]:
     """``apt-get update`` then ``apt-get install -y PACKAGES``, output to ``log``; None on success, else why not."""
     prefix = apt_prefix()
     if prefix is None:
-        return ("apt-get is not available" if not shutil.which("apt-get") else
-                "apt-get needs root, and password-less `sudo -n` is not allowed here")
+        if not shutil.which("apt-get"):
+            return "apt-get is not available"
+        return "apt-get needs root, and " + ("password-less `sudo -n` is not allowed here" if _has_sudo() else
+                                             "sudo is not installed")
     log.parent.mkdir(parents=True, exist_ok=True)
     say(f"installing {' '.join(packages)} with apt-get (about a minute; log: {_shown(log)})")
     start = time.monotonic()
