@@ -96,6 +96,12 @@ def test_without_apt_and_without_network_it_stops_with_the_command_to_run(bare):
     assert "Name or service not known (simulated)" in message and str(tmp / "cache") in message
 
 
+def test_make_test_that_cannot_get_the_data_says_one_command_for_both_packages(bare):
+    tmp, said = bare
+    assert doctor.obtain(["data", "browser"], REPO, said.append) == (False, True)
+    assert len(said) == 1 and "Run:  sudo apt-get install dataset-fashion-mnist chromium (chromium is for" in said[0]
+
+
 def test_without_apt_the_download_waits_for_torchvision(bare, monkeypatch):
     tmp, said = bare
     monkeypatch.setattr(doctor, "download_reachable", lambda url=None: None)
@@ -174,7 +180,7 @@ def test_before_the_install_it_needs_only_the_standard_library_and_stops_at_once
     assert proc.returncode == 1, proc.stderr
     assert time.monotonic() - start < 20
     out = proc.stdout
-    assert out.startswith("doctor: Fashion-MNIST not found in ")
+    assert out.startswith("doctor: Fashion-MNIST, which the image notebooks") and out.count("doctor:") == 1  # one message
     assert "apt-get is not available" in out and "no network (simulated)" in out
     run = "apt-get install dataset-fashion-mnist" if os.geteuid() == 0 else "su -c 'apt-get install dataset-fashion-mnist'"
     assert f"Run:  {run}" in out  # no sudo on that PATH

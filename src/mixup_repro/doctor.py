@@ -88,11 +88,12 @@ def _has_sudo() -> bool:
     return shutil.which("sudo") is not None
 
 
-def apt_command(package: str) -> str:
-    """The command a person runs to install ``package``: as is for root, else with ``sudo``, else with ``su``."""
+def apt_command(*packages: str) -> str:
+    """The command a person runs to install ``packages``: as is for root, else with ``sudo``, else with ``su``."""
+    install = "apt-get install " + " ".join(packages)
     if _as_root():
-        return f"apt-get install {package}"
-    return f"sudo apt-get install {package}" if _has_sudo() else f"su -c 'apt-get install {package}'"
+        return install
+    return f"sudo {install}" if _has_sudo() else f"su -c '{install}'"
 
 
 def apt_install(packages: List[str], log: Path, say: Say = _say) -> Optional[str]:
@@ -174,11 +175,13 @@ def _has_torchvision() -> bool:
     return importlib.util.find_spec("torchvision") is not None
 
 
-def _fashion_mnist_missing_message(reasons: List[str]) -> str:
+def _missing_message(reasons: List[str], packages: List[str]) -> str:
     raw = default_cache_dir() / "FashionMNIST" / "raw"
+    browser = (f" ({CHROMIUM_PACKAGE} is for the browser checks of `make test`)"
+               if CHROMIUM_PACKAGE in packages else "")
     return (f"Fashion-MNIST, which the image notebooks of `make reproduce` and `make test` read, is not on this "
             f"machine and could not be fetched: {'; '.join(reasons)}.\n"
-            f"  Run:  {apt_command(DEBIAN_PACKAGE)}\n"
+            f"  Run:  {apt_command(*packages)}{browser}\n"
             f"  then run the make command again. Without apt: copy the four files (gunzipped) into {raw}/, or set "
             f"MIXUP_REPRO_DATA to a folder holding FashionMNIST/raw/ with them.")
 
@@ -187,8 +190,8 @@ def obtain(needs: List[str], root: Path = CHECKOUT, say: Say = _say) -> Tuple[bo
     """Obtain the pieces ``needs`` (``data``, ``browser``) that are missing; returns (all there, any was missing).
 
     One ``apt-get`` run installs every Debian package that helps; Fashion-MNIST then falls back to torchvision's
-    download (now if torchvision is importable, else only checked to be reachable: the install comes next).
-    Prints one message per piece it could not obtain.
+    download (now if torchvision is importable, else only checked to be reachable: the install comes next). When
+    Fashion-MNIST cannot be had, one message says why and the one command to run.
     """
     datasets = needed_datasets(root) if "data" in needs else {}
     fashion = "fashion_mnist" in datasets and fashion_mnist_on_disk() is None
@@ -197,15 +200,20 @@ def obtain(needs: List[str], root: Path = CHECKOUT, say: Say = _say) -> Tuple[bo
     if not (fashion or browser or others):
         return True, False
     packages = ([DEBIAN_PACKAGE] if fashion else []) + ([CHROMIUM_PACKAGE] if browser else [])
-    if fashion:
-        say(f"Fashion-MNIST not found in {default_cache_dir() / 'FashionMNIST' / 'raw'} nor {DEBIAN_FASHION_MNIST}")
-    if browser:
-        say("Chromium not found (the book's browser checks in `make test` use it)")
-    apt_failed = apt_install(packages, root / LOG_DIR / "apt-get.log", say) if packages else None
+    apt_failed = None
+    if packages and apt_prefix() is not None:
+        what = [f"Fashion-MNIST (not in {default_cache_dir() / 'FashionMNIST' / 'raw'} nor {DEBIAN_FASHION_MNIST})"
+                if fashion else "", "Chromium (for the browser checks)" if browser else ""]
+        say("not found: " + ", ".join(filter(None, what)))
+    if packages:
+        apt_failed = apt_install(packages, root / LOG_DIR / "apt-get.log", say)
     ok = True
     if fashion and fashion_mnist_on_disk() is None:
-        ok &= _download_fashion_mnist([apt_failed or f"apt-get installed {DEBIAN_PACKAGE} but its files are "
-                                       f"not in {DEBIAN_FASHION_MNIST}"], say)
+        reasons = [apt_failed or f"apt-get installed {DEBIAN_PACKAGE} but its files are not in {DEBIAN_FASHION_MNIST}"]
+        why_not = _download_fashion_mnist(say)
+        if why_not:
+            say(_missing_message(reasons + [why_not], packages))
+            return False, True  # make stops here: the browser note would be a second message
     for name in others:
         ok &= _download_other(name, say)
     if browser and find_chromium() is None:
@@ -219,25 +227,23 @@ def obtain(needs: List[str], root: Path = CHECKOUT, say: Say = _say) -> Tuple[bo
     return ok, True
 
 
-def _download_fashion_mnist(reasons: List[str], say: Say) -> bool:
+def _download_fashion_mnist(say: Say) -> Optional[str]:
+    """Fashion-MNIST through torchvision's download into the cache; None when it worked (or will, after the
+    install), else why not."""
     unreachable = download_reachable()
     if unreachable:
-        reasons.append(f"torchvision's download server does not answer ({FASHION_MNIST_URL}: {unreachable})")
-        say(_fashion_mnist_missing_message(reasons))
-        return False
+        return f"torchvision's download server does not answer ({FASHION_MNIST_URL}: {unreachable})"
     if not _has_torchvision():
         say("Fashion-MNIST will be downloaded by torchvision once the install has finished")
-        return True
+        return None
     from .data.images import DatasetNotFoundError, ensure_dataset
 
     say(f"downloading Fashion-MNIST with torchvision into {default_cache_dir()} (30 MB)")
     try:
         ensure_dataset("fashion_mnist", download=True)
     except DatasetNotFoundError as err:
-        reasons.append(f"torchvision's download failed ({err})")
-        say(_fashion_mnist_missing_message(reasons))
-        return False
-    return True
+        return f"torchvision's download failed ({err})"
+    return None
 
 
 def _download_other(name: str, say: Say) -> bool:
