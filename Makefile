@@ -26,6 +26,7 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	@touch $@
 
 venv: $(STAMP)
+	@:
 
 reproduce:
 	@$(DOCTOR_FIRST) --need data
