@@ -101,3 +101,20 @@ def test_load_tolerates_a_missing_or_broken_file(tmp_path):
     assert timings.load(tmp_path / "broken.json") == {}
     (tmp_path / "list.json").write_text(json.dumps([1, 2]))
     assert timings.load(tmp_path / "list.json") == {}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_bar_shows_the_share_done_and_the_time_left():
+    out = _Terminal()
+    progress = timings.Progress([timings.Step("a", "computed", 10.0), timings.Step("b", "computed", 10.0)], stream=out)
+    progress.start(0)
+    progress.end(0, 9.0, "computed")
+    progress.close()
+    text = out.getvalue()
+    assert "[1/2] a                    computed in 9.0 s\n" in text
+    assert re.search(r"reproduce  50%\|[█#]+ +\| 1/2 notebooks, \d+ s elapsed, about 10 s left", text), text
+    assert timings.Progress([], stream=io.StringIO())._bar is None  # not a terminal: no bar

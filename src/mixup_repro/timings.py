@@ -181,6 +181,10 @@ class Progress:
         else:
             print(line, file=self.stream, flush=True)
 
+    def _redraw(self) -> None:
+        if self._bar is not None:
+            self._refresh()
+
     def start(self, i: int) -> None:
         step, self.current, self.t_step = self.steps[i], i, time.monotonic()
         guess = "computes its result" if step.expected == "computed" else "reuses the saved result"
@@ -190,12 +194,14 @@ class Progress:
         left = self.left()
         self._write(f"{self._label(i)} started: {guess}, {took}"
                     + ("" if left is None else f"; all done in about {fmt_duration(left)}"))
+        self._redraw()
 
     def end(self, i: int, seconds: float, status: str) -> None:
         step = self.steps[i]
         what = "built" if step.name == BOOK else status
         self._write(f"{self._label(i)} {what} in {seconds:.1f} s")
         self.done, self.t_step = i + 1, None
+        self._redraw()
 
     def _tick(self) -> None:
         while not self._stop.wait(1.0):
