@@ -18,7 +18,7 @@ DOCTOR_FIRST := PYTHONPATH=src $(PYTHON) -m mixup_repro.doctor
 # Reinstall when the declared dependencies or the pinned versions change.
 $(STAMP): pyproject.toml requirements/lock.txt
 	@mkdir -p $(LOGS)
-	@echo "make: installing the Python stack into $(VENV) (first time: minutes and a 6 GB download; pip's output: $(PIP_LOG))"
+	@echo "make: installing the Python stack into $(VENV) (the first time takes minutes and gigabytes; pip's output: $(PIP_LOG))"
 	@start=$$(date +%s); \
 	{ $(PYTHON) -m venv $(VENV) && $(VENV)/bin/pip install --progress-bar off -c requirements/lock.txt -e ".[dev]"; } \
 	  > $(PIP_LOG) 2>&1 || { cat $(PIP_LOG); echo "make: pip failed; its output is above and in $(PIP_LOG)" >&2; exit 1; }; \
