@@ -159,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="timed passes per rate (default: 30 on GPU, 2 on CPU)")
     ap.add_argument("--cpu-batch", type=int, default=16, help="images per pass when measuring on a CPU")
     ap.add_argument("--budget-s", type=float, default=3600.0, help="the budget to compare with (default one hour)")
+    ap.add_argument("--markdown", type=Path, help="also write the estimate as a Markdown table to this file (the "
+                    "book's 'Running at scale' page includes book/_generated/paper_cost.md)")
     args = ap.parse_args(argv)
 
     rows = count_work(args.params_dir)
@@ -201,7 +203,31 @@ def main(argv: list[str] | None = None) -> int:
     verdict = "within" if total <= args.budget_s else "OVER"
     print(f"{'total':<22} {total / 60:>7.1f} min = {total / 3600:.2f} h ({verdict} the budget of "
           f"{args.budget_s / 3600:g} h)")
+    if args.markdown:
+        args.markdown.write_text(markdown_table(rows, rates, where, args.rates))
     return 0
+
+
+def markdown_table(rows: list[dict], rates: dict[str, float], where: str, rates_file: Path | None) -> str:
+    """The estimate per notebook and kind of pass, as a Markdown table with where the rates come from."""
+    kinds = {k: defaultdict(float) for k in KINDS}
+    for r in rows:
+        kinds[r["kind"]][r["notebook"]] += r["images"] / rates[_rate_key(r["model"], r["dataset"], r["kind"],
+                                                                          r["batch"], r["bf16"])]
+    notebooks = list(dict.fromkeys(r["notebook"] for r in rows))
+    lines = ["| notebook | training | evaluation | attacks | estimated time |", "|---|---|---|---|---|"]
+    for nb in [*notebooks, None]:
+        cells = [sum(kinds[k].values()) if nb is None else kinds[k][nb] for k in KINDS]
+        label = "**all three**" if nb is None else f"`{nb}`"
+        lines.append(f"| {label} | " + " | ".join(f"{c / 60:.1f} min" for c in cells)
+                     + f" | **{sum(cells) / 60:.0f} min** |")
+    if rates_file is None:
+        source = "measured on this device"
+    else:
+        rates_file = rates_file.resolve()
+        source = f"`{rates_file.relative_to(REPO) if rates_file.is_relative_to(REPO) else rates_file}`"
+    return ("\n".join(lines) + f"\n\nWritten by `benchmarks/paper_profile_cost.py --markdown` from the rates in "
+            f"{source}: {where}\n")
 
 
 if __name__ == "__main__":

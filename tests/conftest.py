@@ -23,6 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _say_browser_checks_skipped(config)
     if "_tmp" not in _saved_env:
         return
     shutil.rmtree(_saved_env.pop("_tmp"), ignore_errors=True)
@@ -31,3 +32,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ.pop("MIXUP_REPRO_RESULTS", None)
     else:
         os.environ["MIXUP_REPRO_RESULTS"] = old
+
+
+
+def _say_browser_checks_skipped(config: pytest.Config) -> None:
+    """The last line of the run: how many browser checks were skipped (no Chromium), and how to run them."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    skipped = [r for r in getattr(reporter, "stats", {}).get("skipped", []) if "chromium not found" in str(r.longrepr)]
+    if skipped:
+        longrepr = skipped[0].longrepr
+        reason = str(longrepr[-1] if isinstance(longrepr, tuple) else longrepr).removeprefix("Skipped: ")
+        reporter.write_line(f"{len(skipped)} browser checks skipped: {reason}", yellow=True, bold=True)

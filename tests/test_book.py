@@ -8,9 +8,7 @@ from the notebook must appear in the theory page.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +17,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+
+from mixup_repro import doctor
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ CHROMIUM_FLAGS = (
 def _missing(what: str, how: str) -> None:
     """Fail in CI (a missing tool there is a broken setup), skip on a developer machine."""
     message = f"{what} not found; {how}"
-    if os.environ.get("CI"):
+    if doctor.in_ci():
         pytest.fail(message)
     pytest.skip(message)
 
@@ -62,12 +62,10 @@ def _jupyter_book() -> Path:
 
 
 def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    _missing("chromium", "install it with `apt-get install chromium` to run the browser checks")
-    raise AssertionError("unreachable")
+    path = doctor.find_chromium()
+    if path is None:
+        _missing("chromium", f"to run the browser checks: {doctor.apt_command(doctor.CHROMIUM_PACKAGE)}")
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -91,3 +92,13 @@ def test_gpu_check_refuses_to_run_without_a_gpu(tmp_path, capsys):
     assert module.main(["--out", str(tmp_path / "out")]) == 2
     assert "no CUDA device here" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_the_books_estimate_is_generated_from_the_committed_rates(cost, tmp_path, capsys):
+    """book/_generated/paper_cost.md, included by the 'Running at scale' page, is what the script writes."""
+    out = tmp_path / "paper_cost.md"
+    assert cost.main(["--rates", str(REPO / "benchmarks" / "rates_h200_partly_assumed.json"), "--markdown", str(out)]) == 0
+    assert out.read_text() == (REPO / "book" / "_generated" / "paper_cost.md").read_text()
+    total = re.search(r"\| \*\*all three\*\* \|.*\| \*\*(\d+) min\*\* \|", out.read_text())
+    printed = re.search(r"^total +([\d.]+) min", capsys.readouterr().out, re.M)
+    assert total and printed and int(total.group(1)) == round(float(printed.group(1)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,9 +14,10 @@ import nbformat
 import pytest
 import yaml
 
-from mixup_repro import cli, pipeline
+from mixup_repro import __version__, cli, pipeline, timings
 from mixup_repro.claims import Claim
 from mixup_repro.config import ConfigError, Lemma31Config
+from mixup_repro.provenance import source_fingerprint
 from mixup_repro.results import Result, ResultsDirError, save_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -227,26 +229,72 @@ def test_claims_summary(fake_root, no_kernel):
     assert counts["MISSING"] == len(pipeline.NOTEBOOKS) - 1
 
 
-def test_reproduce_runs_all_then_summarises(fake_root, monkeypatch, capsys):
-    ran, built = [], []
-
+def _fake_notebook_run(ran: list):
+    """A stand-in for run_notebook that saves a current result only when there is none, as the notebooks do."""
     def fake_run(name, profile, *, root, progress):
         ran.append((name, profile))
-        _save_fake_result(root, profile)
+        cfg = pipeline.resolve_config(name, profile, root=root)
+        if pipeline._saved_run(name, cfg) is None:
+            claims = [{"id": f"{name} check", "claim": "holds", "verdict": "PASS", "detail": "rel err 0.01"}]
+            meta = {"mixup_repro_version": __version__, "library_source_sha256": source_fingerprint()}
+            save_result(Result(cfg.NAME, cfg.to_dict(), {"claims": claims}, {}, meta))
         return root / pipeline.default_output(name, profile, None, False)
+    return fake_run
 
-    monkeypatch.setattr(pipeline, "run_notebook", fake_run)
-    monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root: built.append(root))
-    summary = pipeline.reproduce("cpu", fake_root, progress=False)
-    assert ran == [(n, "cpu") for n in pipeline.NOTEBOOKS] and built == [fake_root.resolve()]
+
+def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, monkeypatch, capsys):
+    ran, built = [], []
+    monkeypatch.setattr(pipeline, "run_notebook", _fake_notebook_run(ran))
+    monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root, log: built.append((root, log)))
+    n = len(pipeline.NOTEBOOKS)
+    first = pipeline.reproduce("cpu", fake_root, progress=False)
+    assert ran == [(name, "cpu") for name in pipeline.NOTEBOOKS]
+    assert built == [(fake_root.resolve(), fake_root.resolve() / pipeline.BOOK_LOG)]
     out = capsys.readouterr().out
-    # One screen: one line per claim with its verdict, the numbers behind it left to `mixup-repro summary`.
-    assert f"[PASS] {'Lemma 3.1':<26} second-order expansion matches\n" in out and "rel err 0.01" not in out
-    assert "_build/html/index.html" in out
+    assert out.startswith(f"mixup-repro reproduce --profile cpu: {n} notebooks and the book\n")  # nothing timed yet
+    for i, name in enumerate(pipeline.NOTEBOOKS, 1):
+        assert re.search(rf"^\[{i}/{n}\] {name} +started: computes its result, not timed before$", out, re.M), out
+        assert re.search(rf"^\[{i}/{n}\] {name} +computed in \d+\.\d s$", out, re.M), out
+    assert [r["status"] for r in first["notebooks"]] == ["computed"] * n
+    # The end: the paper's results as in the README's table, and where the book is.
+    assert re.search(r"^  Lemma 3.1, Figure 2 +reproduced +1 of 1 checks pass$", out, re.M), out
+    assert "_build/html/index.html" in out and "rel err 0.01" not in out
     saved = json.loads((Path(os.environ["MIXUP_REPRO_RESULTS"]) / "reproduce_summary.json").read_text())
-    assert saved == summary and saved["notebooks"][0]["output"] == "book/notebooks/lemma31_fig2.ipynb"
+    assert saved == first and saved["notebooks"][0]["output"] == "book/notebooks/lemma31_fig2.ipynb"
+    measured = json.loads((fake_root / timings.TIMINGS_FILE).read_text())
+    assert set(measured["notebooks"]) == {*pipeline.NOTEBOOKS, timings.BOOK}
+    assert "| `lemma31_fig2` |" in (fake_root / timings.TIMINGS_TABLE).read_text()
+
+    # Again: every result is reused, and the estimate comes from the first run.
+    second = pipeline.reproduce("cpu", fake_root, progress=False)
+    out = capsys.readouterr().out
+    assert [r["status"] for r in second["notebooks"]] == ["cached"] * n
+    assert re.search(r"^\[2/\d+\] thm31_logistic +started: reuses the saved result, not timed before", out, re.M), out
+    assert re.search(r"^\[2/\d+\] thm31_logistic +cached in \d+\.\d s$", out, re.M), out
+    third = pipeline.reproduce("cpu", fake_root, progress=False)
+    out = capsys.readouterr().out
+    assert re.match(r"mixup-repro reproduce --profile cpu: \d+ notebooks and the book, about \d+ s "
+                    r"\(estimated from the last run here\)", out), out
+    assert re.search(r"^\[1/\d+\] lemma31_fig2 +started: reuses the saved result, about \d+ s; all done in about "
+                     r"\d+ s$", out, re.M), out
+    # Both statuses stay measured in the committed timings.
+    assert set(json.loads((fake_root / timings.TIMINGS_FILE).read_text())["notebooks"]["rademacher"]) == {
+        "computed", "cached"}
+    assert third["notebooks"][0]["status"] == "cached"
+
+    before = (fake_root / timings.TIMINGS_FILE).read_text()
     pipeline.reproduce("smoke", fake_root, progress=False)
-    assert len(built) == 1 and "book not built" in capsys.readouterr().out
+    assert len(built) == 3 and "book not built" in capsys.readouterr().out
+    assert (fake_root / timings.TIMINGS_FILE).read_text() == before  # only the cpu profile is the reference
+
+
+def test_a_kernel_prints_nothing_of_its_own(fake_root, capfd):
+    """No "Kernel is running over TCP without encryption" warning, no progress bar: the kernel talks over IPC
+    sockets and its own messages go to the kernel log."""
+    pipeline.run_notebook("lemma31_fig2", "smoke", root=fake_root, progress=False)
+    captured = capfd.readouterr()
+    assert captured.out == "" and captured.err == "", captured
+    assert (fake_root / pipeline.KERNEL_LOG).read_text().startswith("== ")
 
 
 def test_provenance_table_matches_each_run_to_its_profile(fake_root, no_kernel):

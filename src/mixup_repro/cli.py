@@ -1,4 +1,4 @@
-"""The ``mixup-repro`` command: list, run, reproduce, summary, sweep.
+"""The ``mixup-repro`` command: list, run, reproduce, summary, sweep, doctor.
 
 Refused parameters and missing files print one line to stderr and exit 2; a failing notebook or sweep exits 1.
 """
@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     summ = sub.add_parser("summary", help="print the claims recorded in the saved results")
     summ.add_argument("--profile", default="cpu", help="parameter profile whose results to read")
     summ.add_argument("--results-dir", type=Path, metavar="DIR", help=_RESULTS_HELP)
+    summ.add_argument("--markdown", action="store_true", help="print the README's status table (one row per "
+                      "result of the paper) instead of every claim")
+    sub.add_parser("doctor", add_help=False, help="what is installed and missing, and the command that fixes each "
+                   "missing piece (mixup-repro doctor --help)")
     sw = sub.add_parser("sweep", help="run a grid of training runs on Dask (finished runs are skipped)")
     sw.add_argument("grid", type=Path, help="grid file, e.g. sweeps/example.yml")
     sw.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
@@ -88,6 +92,11 @@ def _list(verbose: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["doctor"]:  # its own options; it needs neither a checkout nor the installed dependencies
+        from . import doctor
+
+        return doctor.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         if args.command == "list":
@@ -111,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"executed notebook: {out}")
         elif args.command == "reproduce":
             pipeline.reproduce(args.profile, root, build_book=not args.no_book)
+        elif args.command == "summary" and args.markdown:
+            from . import status
+
+            print(status.status_table(status.claims_from_results(args.profile, root)), end="")
         elif args.command == "summary":
             lines, counts = pipeline.claims_summary(args.profile, root=root)
             print("\n".join(lines) or "no claims recorded")

@@ -12,15 +12,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import config
+from . import config, timings
 from .config import ConfigError
 from .data.images import check_data_dir
 from .durable import write_bytes_atomic, write_json_atomic
-from .results import ENV_VAR, CorruptResultError, check_writable, load_result, results_dir
+from .results import ENV_VAR, CorruptResultError, check_writable, is_current, load_result, result_path, results_dir
 
 __all__ = ["NOTEBOOKS", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
            "provenance_table", "reproduce", "jupyter_book_build"]
@@ -40,6 +41,8 @@ class NotebookError(RuntimeError):
 
 RUNS_TABLE = Path("book/_generated/runs.md")
 """The provenance table of every saved run, written by ``reproduce`` and included by the book."""
+BOOK_LOG = Path("_build/logs/jupyter-book.log")
+"""Where ``reproduce`` sends the output of the book build (printed in full when the build fails)."""
 
 
 def find_root(start: str | Path | None = None) -> Path:
@@ -147,9 +150,9 @@ def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] |
     # previous executed copy (for the cpu profile, the committed reference notebook in book/).
     partial = out.with_name(f".{out.stem}.running{out.suffix}")
     try:
-        with _chdir(root):
+        with _chdir(root), _kernel_options(root / KERNEL_LOG) as kernel_options:
             papermill.execute_notebook(str(source), str(partial), parameters=cfg.to_dict(), kernel_name="python3",
-                                       cwd=str(out.parent), progress_bar=progress)
+                                       cwd=str(out.parent), progress_bar=progress, **kernel_options)
     except BaseException as err:
         failed = FAILED_DIR / out.name
         if (root / partial).exists():
@@ -161,6 +164,9 @@ def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] |
             raise NotebookError(f"notebook {name} failed in cell {err.exec_count}: {err.ename}: {err.evalue}; the "
                                 f"executed copy with the traceback is {root / failed}, and {root / out} is "
                                 f"unchanged") from err
+        if isinstance(err, Exception):  # e.g. the kernel died: its own messages may say why
+            raise NotebookError(f"notebook {name} did not run to the end ({type(err).__name__}: {err}); the "
+                                f"kernel's messages are in {root / KERNEL_LOG}, and {root / out} is unchanged") from err
         raise
     import nbformat
 
@@ -171,13 +177,63 @@ def run_notebook(name: str, profile: str = "cpu", overrides: Mapping[str, Any] |
     return root / out
 
 
-def jupyter_book_build(root: str | Path = Path(".")) -> None:
-    """``jupyter-book build <root> -W -n --keep-going``; raises ``RuntimeError`` if it fails."""
+KERNEL_LOG = Path("_build/logs/kernels.log")
+"""Where the kernels' own messages go (not the cells' output, which the executed notebook keeps)."""
+
+
+@contextlib.contextmanager
+def _kernel_options(log: Path) -> Iterator[dict]:
+    """Papermill engine arguments for a kernel that talks over private sockets and logs its own messages to ``log``.
+
+    Over TCP, ipykernel (>= 7) warns at every start that the kernel "is running over TCP without encryption": any
+    local user can connect to its ports. Unix-domain (IPC) sockets in a folder only this user can enter (``mkdtemp``
+    makes it 0700) close that hole, so the warning has nothing left to say. Without Unix sockets (Windows) the
+    transport stays TCP. The kernel process's own stdout and stderr (log lines such as the "KeyboardInterrupt
+    caught" that jupyter_client's interrupt-before-shutdown can provoke) go to ``log`` instead of the screen.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets.config import Config
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:  # the documented hook
+            with open(log, "ab") as out:  # Popen duplicates the descriptor; ours can close after the launch
+                out.write(f"== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(kernel_cmd[:3])} ...\n".encode())
+                out.flush()
+                kw.setdefault("stdout", out)
+                kw.setdefault("stderr", subprocess.STDOUT)
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"kernel_manager_class": LoggedKernelManager}
+    if os.name == "nt":
+        yield options
+        return
+    with tempfile.TemporaryDirectory(prefix="mixup-repro-kernel-") as folder:
+        kernel = Config()
+        kernel.KernelManager.transport = "ipc"
+        kernel.KernelManager.ip = os.path.join(folder, "kernel")  # the socket files are kernel-1, kernel-2, ...
+        yield {**options, "config": kernel}
+
+
+def jupyter_book_build(root: str | Path = Path("."), log: str | Path | None = None) -> None:
+    """``jupyter-book build <root> -W -n --keep-going``; raises ``RuntimeError`` if it fails.
+
+    With ``log``, the build's output goes to that file and is printed only when the build fails.
+    """
     exe = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(exe) if exe.exists() else (shutil.which("jupyter-book") or "jupyter-book"),
            "build", str(root), "-W", "-n", "--keep-going"]
-    if subprocess.run(cmd).returncode != 0:
-        raise RuntimeError(f"the book build failed ({' '.join(cmd[1:])}); its warnings are printed above")
+    if log is None:
+        if subprocess.run(cmd).returncode != 0:
+            raise RuntimeError(f"the book build failed ({' '.join(cmd[1:])}); its warnings are printed above")
+        return
+    log = Path(log)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        rc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        print(log.read_text(), file=sys.stderr)
+        raise RuntimeError(f"the book build failed ({' '.join(cmd[1:])}); its output is printed above and in {log}")
 
 
 def claims_summary(profile: str = "cpu", *, root: str | Path = Path("."),
@@ -237,44 +293,95 @@ def provenance_table(root: str | Path = Path(".")) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _saved_run(name: str, cfg: config.NotebookConfig) -> tuple[int, int] | None:
+    """An identity of the saved result of ``cfg`` (inode and time of its manifest) if it is current, else None.
+
+    Current as for the notebook's cache: same config (the folder), package version and library source. Equal
+    identities before and after a notebook ran mean that it reused the saved result.
+    """
+    path = result_path(name, cfg.to_dict())
+    try:
+        result = load_result(path)
+        stat = (path / "MANIFEST.json").stat()
+    except (FileNotFoundError, CorruptResultError, OSError):
+        return None
+    return (stat.st_ino, stat.st_mtime_ns) if is_current(result, cfg.to_dict()) else None
+
+
 def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bool = True,
               progress: bool = True) -> dict:
-    """Run every registered notebook, build the book (cpu profile only), print timings and the claims.
+    """Run every registered notebook, build the book (cpu profile only), print timings and the paper's results.
 
-    The timing table is written to ``results_dir()/reproduce_summary.json``. Returns that table.
+    One line per notebook as it starts and ends (computed, or reused from the saved results) and, on a terminal,
+    a bar with the time left, estimated from the last run's timings (:mod:`mixup_repro.timings`). The run's
+    timings go to ``results_dir()/reproduce_summary.json`` and, for the cpu profile, to the committed
+    ``book/_generated/timings.json``. Returns the summary.
     """
     root = Path(root).resolve()
     _use_root_results(root)
-    for name in NOTEBOOKS:  # validate every profile entry before the first (slow) run
-        resolve_config(name, profile, root=root)
-    t_start, runs = time.perf_counter(), []
-    for name in NOTEBOOKS:
-        t0 = time.perf_counter()
-        out = run_notebook(name, profile, root=root, progress=progress)
-        runs.append({"notebook": name, "output": os.path.relpath(out, root),
-                     "config_hash": resolve_config(name, profile, root=root).config_hash(),
-                     "wall_time_s": round(time.perf_counter() - t0, 1)})
-    write_bytes_atomic(root / RUNS_TABLE, provenance_table(root).encode())
-    book_s = None
-    if build_book and profile == "cpu":
-        t0 = time.perf_counter()
-        jupyter_book_build(root)
-        book_s = round(time.perf_counter() - t0, 1)
-    elif build_book:
+    configs = {name: resolve_config(name, profile, root=root) for name in NOTEBOOKS}  # every entry before a run
+    last_run = timings.load(results_dir() / "reproduce_summary.json")
+    last_run = last_run if last_run.get("profile") == profile else {}
+    measured = timings.load(root / timings.TIMINGS_FILE) if profile == "cpu" else {}
+    before = {name: _saved_run(name, cfg) for name, cfg in configs.items()}
+    steps = [timings.Step(name, status, timings.estimate(name, status, last_run, measured))
+             for name, status in ((n, "computed" if before[n] is None else "cached") for n in NOTEBOOKS)]
+    book = build_book and profile == "cpu"
+    if book:
+        steps.append(timings.Step(timings.BOOK, "computed", timings.estimate(timings.BOOK, "computed", last_run,
+                                                                            measured)))
+    t_start, runs, book_s = time.perf_counter(), [], None
+    known = all(s.estimate is not None for s in steps)
+    source = "the last run here" if last_run else "the committed timings" if measured else "no earlier run"
+    print(f"mixup-repro reproduce --profile {profile}: {len(NOTEBOOKS)} notebooks" + (" and the book" if book else "")
+          + (f", about {timings.fmt_duration(sum(s.estimate for s in steps))} (estimated from {source})" if known
+             else "; not every step was timed before, so no estimate yet" if last_run or measured else ""),
+          flush=True)
+    display = timings.Progress(steps, bar=progress)
+    try:
+        for i, name in enumerate(NOTEBOOKS):
+            display.start(i)
+            t0 = time.perf_counter()
+            out = run_notebook(name, profile, root=root, progress=False)
+            seconds = round(time.perf_counter() - t0, 1)
+            after = _saved_run(name, configs[name])
+            status = "cached" if before[name] is not None and after == before[name] else "computed"
+            display.end(i, seconds, status)
+            runs.append({"notebook": name, "output": os.path.relpath(out, root),
+                         "config_hash": configs[name].config_hash(), "wall_time_s": seconds, "status": status})
+        write_bytes_atomic(root / RUNS_TABLE, provenance_table(root).encode())
+        if book:
+            display.start(len(NOTEBOOKS))
+            t0 = time.perf_counter()
+            jupyter_book_build(root, log=root / BOOK_LOG)
+            book_s = round(time.perf_counter() - t0, 1)
+            display.end(len(NOTEBOOKS), book_s, "computed")
+    finally:
+        display.close()
+    if build_book and not book:
         print(f"book not built: it renders the cpu reference run, not profile '{profile}'")
-    lines, counts = claims_summary(profile, root=root, detail=False)
+    from . import status as paper_status
+
+    claims = paper_status.claims_from_results(profile, root)
+    counts = paper_status.count_verdicts(claims)
     summary = {"profile": profile, "notebooks": runs, "book_build_s": book_s,
                "total_s": round(time.perf_counter() - t_start, 1), "claims": counts}
     write_json_atomic(results_dir() / "reproduce_summary.json", summary)
-
-    print(f"\n== mixup-repro reproduce --profile {profile} ==")
+    if profile == "cpu":
+        git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+        new = timings.record(measured, runs, book_s, commit=git.stdout.strip() if git.returncode == 0 else "unknown")
+        write_json_atomic(root / timings.TIMINGS_FILE, new)
+        (root / timings.TIMINGS_TABLE).write_text(timings.render_markdown(new, list(NOTEBOOKS)))
+        changed = paper_status.update_readme(root, claims)
+    print(f"\n== mixup-repro reproduce --profile {profile}: {timings.fmt_duration(summary['total_s'])} ==")
     for r in runs:
-        print(f"  {r['notebook']:<24} {r['wall_time_s']:>8.1f} s  -> {r['output']}")
+        print(f"  {r['notebook']:<24} {r['wall_time_s']:>7.1f} s  {r['status']:<9} -> {r['output']}")
     if book_s is not None:
-        print(f"  {'book build':<24} {book_s:>8.1f} s  -> {root / '_build/html/index.html'}")
-    print(f"  {'total':<24} {summary['total_s']:>8.1f} s")
-    print("claims:")
-    print("\n".join(f"  {line}" for line in lines) or "  (none recorded)")
-    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-    print("  the numbers behind each verdict: mixup-repro summary; the book explains them")
+        print(f"  {'book build':<24} {book_s:>7.1f} s            -> {root / '_build/html/index.html'}")
+    print("the paper's results (verdicts of the checked claims):")
+    print("\n".join(f"  {line}" for line in paper_status.status_lines(claims)))
+    print("  claims: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+          + "; each claim with its numbers: .venv/bin/mixup-repro summary")
+    if profile == "cpu" and changed:
+        print(f"  README.md: {', '.join(changed)} regenerated from this run (commit it with the reference run)")
     return summary

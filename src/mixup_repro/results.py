@@ -200,7 +200,7 @@ def cached(name: str, config: Mapping[str, Any], compute: Callable[[], Result], 
     except CorruptResultError as err:
         warnings.warn(f"recomputing a corrupt cached result: {err}", stacklevel=2)
         old = None
-    if old is not None and _is_current(old, config):
+    if old is not None and is_current(old, config):
         return old
     result = compute()
     if result.name != name or _canonical_json(_config_dict(result)) != _canonical_json(config):
@@ -214,7 +214,8 @@ def _config_dict(result: Result) -> dict:
     return result.config.to_dict() if hasattr(result.config, "to_dict") else dict(result.config)
 
 
-def _is_current(result: Result, config: Mapping[str, Any]) -> bool:
+def is_current(result: Result, config: Mapping[str, Any]) -> bool:
+    """Whether ``result`` is what the current code would compute for ``config`` (config, version, library source)."""
     from . import __version__
 
     return (_canonical_json(result.config) == _canonical_json(config)

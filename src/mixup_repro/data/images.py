@@ -37,6 +37,8 @@ from ..config import ConfigError
 from ..durable import atomic_file
 from ..runs import derive_seed
 from .catalog import DATASETS
+from .locations import CACHE_ENV, DEBIAN_FASHION_MNIST, default_cache_dir
+from .locations import FASHION_MNIST_FILES as _MNIST_FILES
 
 __all__ = [
     "DATASETS",
@@ -54,14 +56,10 @@ __all__ = [
 ]
 
 SPLITS = ("train", "test")
-DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-CACHE_ENV = "MIXUP_REPRO_DATA"
 #: How each entry point takes a data folder, and allows a download (for the advice in error messages).
 _DATA_DIR_HOW = "`mixup-repro run NAME --data-dir DIR`, or `data_dir: DIR` in a sweep grid"
 _DOWNLOAD_HOW = "needs internet: `-p download true` for `mixup-repro run`, `download: true` in a sweep grid"
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                "t10k-labels-idx1-ubyte")
 #: The torchvision class and the files it needs under ``data_dir`` (for the error message).
 _TORCHVISION = {
     "kmnist": ("KMNIST", "KMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte"),
@@ -131,11 +129,6 @@ class ImageDataset:
             raise ValueError(f"{self.name} has {self.n} {self.split} images, fewer than the {n} asked for; ask for "
                              f"at most {self.n} (0 means all in the notebooks' size parameters)")
         return ImageDataset(self.X[:n], self.y[:n], self.name, self.split, self.num_classes, self.source)
-
-
-def default_cache_dir() -> Path:
-    """``$MIXUP_REPRO_DATA`` or ``~/.cache/mixup-repro/data``: where unpacked and downloaded files go."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "mixup-repro" / "data")
 
 
 def channel_stats(X: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
