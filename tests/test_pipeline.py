@@ -235,7 +235,7 @@ def _fake_notebook_run(ran: list):
         ran.append((name, profile))
         cfg = pipeline.resolve_config(name, profile, root=root)
         if pipeline._saved_run(name, cfg) is None:
-            claims = [{"id": f"{name} check", "claim": "holds", "verdict": "PASS", "detail": "rel err 0.01"}]
+            claims = [Claim(f"{name} check", "holds", "not stated: a test run", "check", "PASS", "rel err 0.01").to_dict()]
             meta = {"mixup_repro_version": __version__, "library_source_sha256": source_fingerprint()}
             save_result(Result(cfg.NAME, cfg.to_dict(), {"claims": claims}, {}, meta))
         return root / pipeline.default_output(name, profile, None, False)
