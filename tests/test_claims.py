@@ -69,3 +69,28 @@ def test_check_claims_names_the_bad_one():
         check_claims([good, {"id": "Figure 2", "claim": "x", "verdict": "PASS"}])
     with pytest.raises(ValueError, match=r"metrics\['claims'\] must be a list of claims, got dict"):
         check_claims(good)
+
+
+@pytest.mark.parametrize("diffs, outcome", [
+    ([0.020, 0.025, 0.030, 0.022, 0.027], "PASS"),      # every seed ahead: the interval lies above 0
+    ([-0.020, -0.025, -0.030, -0.022, -0.027], "FAIL"),  # every seed behind
+    ([0.013, -0.010, 0.002, -0.004, 0.001], "INCONCLUSIVE"),  # a tie: the interval spans 0
+])
+def test_a_claim_decided_on_per_seed_differences_has_three_outcomes(diffs, outcome):
+    from scipy import stats as sp
+
+    from mixup_repro.stats import compare_paired
+
+    b = np.linspace(0.5, 0.6, len(diffs))
+    claim = Claim.decided("Figure X", "mixup is ahead of ERM", "the paper says so", "paper",
+                          compare_paired(b + np.array(diffs), b, "greater"), what="mixup - ERM")
+    assert claim.verdict == outcome
+    # the recorded interval is the textbook paired t interval, computed here independently
+    d = np.array(diffs)
+    half = sp.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
+    assert claim.numbers["estimate"] == pytest.approx(d.mean(), abs=1e-12)
+    assert claim.numbers["ci_low"] == pytest.approx(d.mean() - half, abs=1e-12)
+    assert claim.numbers["ci_high"] == pytest.approx(d.mean() + half, abs=1e-12)
+    assert (claim.numbers["level"], claim.numbers["n"]) == (0.95, 5.0)
+    assert claim.detail.startswith("mixup - ERM ") and claim.detail.endswith(f"claimed > 0: {outcome}")
+    assert Claim.from_dict(claim.to_dict()) == claim  # the numbers survive the JSON form

@@ -22,7 +22,10 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from .stats import Decision
 
 __all__ = ["KINDS", "UNRECORDED", "VERDICTS", "Claim", "check_claims"]
 
@@ -82,6 +85,21 @@ class Claim:
         """The JSON form saved in ``metrics["claims"]`` (the statement under ``"claim"``)."""
         return {"id": self.id, "claim": self.statement, "paper": self.paper, "kind": self.kind,
                 "verdict": self.verdict, "detail": self.detail, "numbers": dict(self.numbers)}
+
+    @classmethod
+    def decided(cls, id: str, statement: str, paper: str, kind: str, decision: "Decision", *, what: str,
+                extra: str = "", digits: int = 3, numbers: Mapping[str, float] | None = None) -> "Claim":
+        """A claim whose verdict is a three-outcome decision on an interval (:mod:`mixup_repro.stats`).
+
+        The verdict is ``decision.outcome``; ``numbers`` record ``estimate``, ``ci_low``, ``ci_high``, ``level`` and
+        ``n`` (plus any given); the detail reads ``<what> <estimate> [<low>, <high>] (95% t interval, n = 5);
+        claimed <criterion>: <outcome>`` followed by ``extra``. ``what`` names the estimated quantity.
+        """
+        iv = decision.interval
+        recorded = {"estimate": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "level": iv.level,
+                    "n": float(iv.n), **(numbers or {})}
+        detail = f"{what} {decision.describe(digits)}" + (f"; {extra}" if extra else "")
+        return cls(id, statement, paper, kind, decision.outcome, detail, recorded)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, legacy: bool = False) -> "Claim":
