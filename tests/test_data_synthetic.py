@@ -94,6 +94,8 @@ def test_low_rank_data():
     assert set(ds.y.unique().tolist()) <= {0.0, 1.0}
     same = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=50, seed=1)
     assert torch.equal(ds.X, same.X) and torch.equal(ds.y_test, same.y_test)
+    more = low_rank_glm_data(100, 12, 3, "logistic", signal=1.5, n_test=80, seed=1)  # the training sample stays
+    assert torch.equal(ds.X, more.X) and torch.equal(ds.y, more.y) and torch.equal(ds.X_test, more.X_test[:50])
     with pytest.raises(ValueError, match=r"rank must be <= d"):
         low_rank_glm_data(10, 2, 3)
 

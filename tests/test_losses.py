@@ -52,6 +52,34 @@ def test_h1_h2_are_the_derivatives_of_h(name):
     np.testing.assert_allclose(lf.h2(F_MODERATE).numpy(), (h(u + e) - 2 * h(u) + h(u - e)) / e**2, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["logistic", "squared", "poisson"])
+def test_h3_h4_are_the_derivatives_of_h2(name):
+    lf = get_loss(name)
+    f = F_MODERATE.clone().requires_grad_(True)
+    a2 = lf.h2(f) + 0 * f  # squared: h2 = ones_like has no graph without the 0 * f
+    (a3,) = torch.autograd.grad(a2.sum(), f, create_graph=True)
+    a4 = torch.autograd.grad(a3.sum(), f)[0] if a3.requires_grad else torch.zeros_like(a3)
+    torch.testing.assert_close(lf.h3(F_MODERATE), a3.detach(), rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(lf.h4(F_MODERATE), a4, rtol=1e-12, atol=1e-15)
+    # Central differences of the numpy h (independent of torch): O(e^2) truncation.
+    u, e, h = F_MODERATE.numpy(), 1e-2, H_NUMPY[name]
+    third = (h(u + 2 * e) - 2 * h(u + e) + 2 * h(u - e) - h(u - 2 * e)) / (2 * e**3)
+    fourth = (h(u + 2 * e) - 4 * h(u + e) + 6 * h(u) - 4 * h(u - e) + h(u - 2 * e)) / e**4
+    np.testing.assert_allclose(lf.h3(F_MODERATE).numpy(), third, rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(lf.h4(F_MODERATE).numpy(), fourth, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["logistic", "squared", "poisson"])
+def test_joint_derivatives_equal_the_separate_ones(name):
+    lf = get_loss(name)
+    h, h1, h2 = lf.derivatives(F_GRID if name != "poisson" else F_MODERATE)
+    grid = F_GRID if name != "poisson" else F_MODERATE
+    assert torch.equal(h, lf.h(grid)) and torch.equal(h1, lf.h1(grid)) and torch.equal(h2, lf.h2(grid))
+    assert lf.derivatives(grid, 1)[2] is None
+    with pytest.raises(ValueError, match=r"upto must be 1 or 2"):
+        lf.derivatives(grid, 3)
+
+
 def test_logistic_closed_forms_and_extremes():
     lf = get_loss("logistic")
     s = 1 / (1 + np.exp(-F_GRID.numpy()))

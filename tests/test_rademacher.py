@@ -1,10 +1,10 @@
-"""theory/rademacher.py (the direct complexity of W_gamma, fixed vs resampled samples, the ReLU hidden-feature class).
+"""theory/rademacher.py (the class W_gamma, rho, the bound, the ellipsoid's complexity, the direct complexity of
+W_gamma, fixed vs resampled samples) against float64 oracles.
 
-Oracles written here: ``generalization.q_of_gamma`` (an independent bisection of the population constraint) and the
-Lambert-W closed form of the Poisson radius; the Cauchy-Schwarz supremum ``sqrt(q v^T Sigma^+ v)`` with numpy's
+Oracles written here: scipy quadrature of the Gaussian curvature and the Lambert-W closed form of the Poisson radius;
+a constrained optimiser (SLSQP) for the supremum over the ellipsoid; enumeration of all sign vectors; the Cauchy-Schwarz supremum ``sqrt(q v^T Sigma^+ v)`` with numpy's
 pseudo-inverse; brute force over a dense grid of directions in d = 2 with ``scipy.optimize.brentq`` for t(u) and
-``scipy.integrate.quad`` for the Gaussian curvature; the chi-square law of ``n tr(Sigma^+ Sigma_n)``; Monte Carlo
-and special angles for the arc-cosine kernel; enumeration of all sign vectors for n = 10.
+``scipy.integrate.quad`` for the Gaussian curvature; the chi-square law of ``n tr(Sigma^+ Sigma_n)``.
 """
 
 import itertools
@@ -15,12 +15,18 @@ import pytest
 import torch
 from scipy import integrate, optimize, special, stats
 
-from mixup_repro.data.relu_features import relu_feature_data
 from mixup_repro.data.synthetic import low_rank_glm_data
-from mixup_repro.theory import generalization as gen
 from mixup_repro.theory import rademacher as rd
 
 DT = torch.float64
+
+
+def _centred(n, d, seed, rank=None):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d if rank is None else rank, generator=g, dtype=DT)
+    if rank is not None:
+        X = X @ torch.randn(rank, d, generator=g, dtype=DT)
+    return X - X.mean(dim=0), g
 
 
 def _signs(seed, k, n):
@@ -39,7 +45,7 @@ def test_direct_maximisation_equals_the_closed_form_for_the_population_class(los
     ds = low_rank_glm_data(60, 12, 4, loss, n_test=1, seed=0)
     res = rd.direct_rademacher(ds.X, gamma, loss, Sigma=ds.Sigma, expectation="gaussian", q_max=16.0, n_draws=50,
                                restarts=2, steps=60, warm_start=False, generator=torch.Generator().manual_seed(3))
-    q_star = gen.q_of_gamma(gamma, loss, q_max=16.0)
+    q_star = rd.q_of_gamma(gamma, loss, q_max=16.0)
     if loss == "poisson":
         assert q_star == pytest.approx(2 * float(special.lambertw(gamma / 2).real), rel=1e-10)  # q e^(q/2) = gamma
     V = _signs(3, 50, 60) @ ds.X.numpy() / 60
@@ -128,7 +134,7 @@ def test_q_upper_bound_holds_in_random_directions_and_is_tight_for_small_gamma()
         q = t**2 * torch.einsum("kp,pq,kq->k", u, Sn, u)
         bound = rd.q_upper_bound(gamma, "logistic", 4.0)
         assert float(q.max()) <= bound * (1 + 1e-12)
-    assert rd.q_upper_bound(0.1, "logistic", 16.0) / gen.q_of_gamma(0.1) < 1.02
+    assert rd.q_upper_bound(0.1, "logistic", 16.0) / rd.q_of_gamma(0.1) < 1.02
     assert rd.q_upper_bound(0.3, "logistic", 16.0) == 16.0  # vacuous: q A''(sqrt q) dips below 0.3 again before 16
     assert rd.q_upper_bound(0.3, "poisson", 16.0) == pytest.approx(0.3, rel=1e-12)  # centred: E e^s >= 1
     assert rd.q_upper_bound(0.3, "squared", 16.0) == 0.3
@@ -136,83 +142,24 @@ def test_q_upper_bound_holds_in_random_directions_and_is_tight_for_small_gamma()
 
 def test_resampled_samples_follow_the_chi_square_law_of_the_jensen_step():
     n, d, rank = 50, 10, 3
-    gamma = float(gen.gamma_of(4.0, "logistic"))  # q* = q_max = 4: rho's step is exact, bound = sqrt(q_max rank / n)
-    res = rd.resampled_rademacher(n, d, rank, gamma, "logistic", q_max=4.0, n_samples=300, n_draws=200, seed=0)
-    assert res.q_star == pytest.approx(4.0) and res.bound == pytest.approx(math.sqrt(4.0 * rank / n), rel=1e-9)
+    gamma = float(rd.gamma_of(4.0, "logistic"))  # q* = q_max = 4: rho's step is exact, bound = sqrt(q_max rank / n)
+    res = rd.resampled_rademacher(n, d, rank, [0.05, gamma], "logistic", q_max=4.0, n_samples=300, n_draws=200, seed=0)
+    assert res.q_star[1] == pytest.approx(4.0) and res.bound[1] == pytest.approx(math.sqrt(4.0 * rank / n), rel=1e-9)
+    assert res.q_star[0] == pytest.approx(rd.q_of_gamma(0.05), rel=1e-12) and res.rad.shape == (2, 300)
+    np.testing.assert_allclose(res.rad[0] / res.rad[1], math.sqrt(res.q_star[0] / 4.0), rtol=1e-12)  # shared signs
     # n tr(Sigma^+ Sigma_n) ~ chi2 with rank (n - 1) degrees of freedom for a centred Gaussian sample
     df = rank * (n - 1)
     assert res.trace_ratio.mean() == pytest.approx(df / (rank * n), abs=4 * math.sqrt(2 * df) / (rank * n) / math.sqrt(300))
+    assert stats.kstest(res.trace_ratio * rank * n, stats.chi2(df).cdf).pvalue > 1e-3
     p = stats.chi2.sf(rank * n, df)
     assert res.p_trace_above_1 == pytest.approx(p)
     assert abs(np.mean(res.trace_ratio > 1) - p) < 4 * math.sqrt(p * (1 - p) / 300)
     # E_S Rad(S) <= sqrt(q* E tr / n) (Jensen over sigma and S); single samples may exceed sqrt(q* rank / n)
-    assert res.mean.value <= math.sqrt(4.0 * df / n**2) + 3 * res.mean.stderr
-    ds = low_rank_glm_data(n, d, rank, "logistic", n_test=1, seed=int(np.random.SeedSequence([0, 1]).generate_state(300)[0]))
+    assert res.rad[1].mean() <= math.sqrt(4.0 * df / n**2) + 3 * res.rad[1].std(ddof=1) / math.sqrt(300)
+    ds = low_rank_glm_data(n, d, rank, "logistic", n_test=1, seed=rd.sample_seeds(0, 300)[0])
+    assert res.seeds[0] == rd.sample_seeds(0, 300)[0]
     tr = float(np.trace(np.linalg.pinv(ds.Sigma.numpy()) @ ds.X.numpy().T @ ds.X.numpy() / n)) / rank
     assert res.trace_ratio[0] == pytest.approx(tr, rel=1e-10)
-
-
-def test_arc_cosine_kernel_matches_monte_carlo_and_special_angles():
-    A = torch.randn(5, 3, generator=torch.Generator().manual_seed(2), dtype=DT)
-    S = rd.relu_second_moment(A)
-    Z = torch.randn(400_000, 3, generator=torch.Generator().manual_seed(3), dtype=DT)
-    H = torch.relu(Z @ A.T)
-    prod = H[:, :, None] * H[:, None, :]
-    mc, se = prod.mean(dim=0), prod.std(dim=0) / math.sqrt(Z.shape[0])
-    assert bool(((S - mc).abs() <= 5 * se).all())
-    a = torch.tensor([[1.0, 2.0, 0.0], [2.0, 4.0, 0.0], [-1.0, -2.0, 0.0], [2.0, -1.0, 0.0]], dtype=DT)
-    K = rd.relu_second_moment(a)
-    assert float(K[0, 1]) == pytest.approx(math.sqrt(5) * math.sqrt(20) / 2, rel=1e-12)  # parallel: E relu(z)^2 |a||b|
-    assert float(K[0, 2]) == pytest.approx(0.0, abs=1e-15)  # antiparallel: never both positive
-    assert float(K[0, 3]) == pytest.approx(5 / (2 * math.pi), rel=1e-12)  # orthogonal: |a||b| / (2 pi)
-
-
-def test_spectrum_summary_of_a_known_spectrum():
-    ev = torch.tensor([1.0, 0.5, 1e-4, 1e-8, 0.0], dtype=DT)
-    Q = torch.linalg.qr(torch.randn(5, 5, generator=torch.Generator().manual_seed(0), dtype=DT))[0]
-    s = rd.spectrum_summary(Q @ torch.diag(ev) @ Q.T)
-    assert s.numerical_ranks == {1e-3: 2, 1e-6: 3, 1e-10: 4}
-    assert s.stable_rank == pytest.approx(float(ev.sum()), rel=1e-12)
-    p = ev[:4] / ev.sum()
-    assert s.entropy_rank == pytest.approx(float(torch.exp(-(p * p.log()).sum())), rel=1e-9)
-
-
-def test_relu_features_of_rank_one_inputs_have_rank_two_and_of_rank_two_inputs_full_rank():
-    for width in (7, 30):
-        data = relu_feature_data(20, 9, 1, width, seed=width)
-        ev = torch.linalg.eigvalsh(rd.relu_second_moment(data.A)).flip(0)
-        assert float(ev[2]) < 1e-13 * float(ev[0]) and float(ev[1]) > 1e-3 * float(ev[0])  # relu(z) and relu(-z)
-    data = relu_feature_data(20, 9, 2, 6, seed=1)
-    assert rd.spectrum_summary(rd.relu_second_moment(data.A)).numerical_ranks[1e-10] == 6
-    # W x = A z: the network seen from the latent z, whatever d
-    Z = data.X @ data.U / math.sqrt(9 / 2)
-    torch.testing.assert_close(data.X @ data.W.T, Z @ data.A.T, rtol=1e-12, atol=1e-13)
-    torch.testing.assert_close(data.H, torch.relu(data.X @ data.W.T))
-    again = relu_feature_data(20, 9, 2, 6, seed=1, sample_seed=2)
-    assert torch.equal(again.W, data.W) and torch.equal(again.U, data.U) and not torch.equal(again.X, data.X)
-
-
-def test_ellipsoid_complexity_against_enumeration_and_the_random_theta_lower_bound():
-    data = relu_feature_data(10, 6, 3, 4, seed=4)
-    S = rd.relu_second_moment(data.A)
-    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=10)))
-    V = signs @ data.H.numpy() / 10
-    exact = math.sqrt(2.0) * np.sqrt(np.einsum("kp,pq,kq->k", V, np.linalg.inv(S.numpy()), V)).mean()
-    est = rd.ellipsoid_rademacher(data.H, S, 2.0, n_draws=20000, generator=torch.Generator().manual_seed(0))
-    assert abs(est.value - exact) < 4 * est.stderr
-    low = rd.random_theta_rademacher(data.H, S, 2.0, n_theta=20000, n_draws=4000, generator=torch.Generator().manual_seed(1))
-    assert low.value <= exact + 4 * low.stderr
-    assert low.value > 0.97 * exact  # 4 dimensions: 20,000 random directions come close to the supremum
-
-
-def test_relu_complexity_is_monotone_in_the_tolerance_and_reports_the_bound():
-    data = relu_feature_data(100, 20, 2, 40, seed=0)
-    c = rd.relu_complexity(data, 0.5, rtols=(1e-3, 1e-10), n_draws=500, generator=torch.Generator().manual_seed(0))
-    r = c.spectrum.numerical_ranks
-    assert r[1e-3] < r[1e-10] <= 40
-    assert c.bound[1e-3] == pytest.approx(math.sqrt(0.5 * r[1e-3] / 100))
-    assert c.measured[1e-3].value < c.measured[1e-10].value  # same sign vectors, fewer directions
-    assert c.linear.value < c.measured[1e-10].value
 
 
 def test_bad_input_is_refused():
@@ -243,10 +190,106 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match=r"outside must be 'raise' or 'drop'"):
         rd.ellipsoid_sup(ds.X, ds.Sigma, outside="keep")
     with pytest.raises(ValueError, match=r"n_draws must be an integer >= 2"):
-        rd.ellipsoid_rademacher(ds.X, ds.Sigma, 1.0, n_draws=1, generator=g)
-    with pytest.raises(ValueError, match=r"a zero row of A"):
-        rd.relu_second_moment(torch.zeros(2, 3, dtype=DT))
+        rd.ellipsoid_rademacher(ds.X, 1.0, Sigma=ds.Sigma, n_draws=1, generator=g)
     with pytest.raises(ValueError, match=r"n_samples must be an integer >= 2"):
         rd.resampled_rademacher(20, 4, 2, 0.3, n_samples=1)
-    with pytest.raises(ValueError, match=r"rank must be <= d"):
-        relu_feature_data(10, 3, 4, 5)
+
+
+# --- W_gamma and rho ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("q", [0.0, 0.3, 4.0, 50.0])
+def test_gaussian_curvature_matches_quadrature(q):
+    oracle = integrate.quad(lambda z: special.expit(math.sqrt(q) * z) * special.expit(-math.sqrt(q) * z)
+                            * stats.norm.pdf(z), -np.inf, np.inf, epsabs=1e-14)[0]
+    assert float(rd.gaussian_curvature(q, "logistic")) == pytest.approx(oracle, rel=1e-8)
+    assert float(rd.gaussian_curvature(q, "poisson")) == pytest.approx(math.exp(q / 2), rel=1e-10)
+
+
+def test_q_of_gamma_inverts_gamma_and_respects_q_max():
+    for gamma in (1e-3, 0.1, 1.0, 5.0):
+        q = rd.q_of_gamma(gamma)
+        assert float(rd.gamma_of(q)) == pytest.approx(gamma, rel=1e-9)
+    assert rd.q_of_gamma(5.0, q_max=2.0) == 2.0
+    with pytest.raises(ValueError, match=r"gamma must be > 0"):
+        rd.q_of_gamma(0.0)
+
+
+def test_estimate_rho_agrees_with_the_gaussian_value():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(5000, 4, generator=g, dtype=DT) @ torch.randn(4, 4, generator=g, dtype=DT)
+    exact = rd.gaussian_rho("logistic", 16.0)
+    assert exact == pytest.approx(float(rd.gaussian_curvature(16.0)), rel=1e-6)  # kappa decreasing: min at q_max
+    assert rd.estimate_rho(X, "logistic", q_max=16.0, n_directions=32, n_scales=24, generator=g) == pytest.approx(exact, rel=0.05)
+    assert rd.gaussian_rho("poisson", 4.0) == 0.5  # E[e^eta] >= 1: capped by the definition's rho <= 1/2
+    with pytest.raises(ValueError, match=r"needs an explicit torch.Generator"):
+        rd.estimate_rho(X, generator=None)
+
+
+# --- Rademacher complexity ------------------------------------------------------------------------------------
+
+
+def test_sup_over_the_ellipsoid_matches_a_constrained_optimiser():
+    X, g = _centred(8, 3, 7)
+    Sigma = X.T @ X / 8
+    for code in (5, 77, 200):
+        sigma = np.array([1.0 if (code >> i) & 1 else -1.0 for i in range(8)])
+        v = sigma @ X.numpy() / 8
+        res = optimize.minimize(lambda t: -t @ v, np.zeros(3), method="SLSQP",
+                                constraints=[{"type": "ineq", "fun": lambda t: 2.0 - t @ Sigma.numpy() @ t}],
+                                options={"ftol": 1e-14, "maxiter": 500})
+        ours = math.sqrt(2.0) * float(rd.ellipsoid_sup(torch.as_tensor(sigma)[None] @ X / 8, Sigma)[0])
+        assert ours == pytest.approx(-res.fun, rel=1e-6)
+
+
+def test_rademacher_mc_agrees_with_enumeration_and_projection_formula():
+    X, _ = _centred(12, 5, 8, rank=3)
+    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=12)))
+    Xn = X.numpy()
+    P = Xn @ np.linalg.pinv(Xn.T @ Xn) @ Xn.T  # projection onto the column space of X
+    oracle = math.sqrt(0.5) * np.mean(np.sqrt(np.maximum(np.einsum("ki,ij,kj->k", signs, P, signs), 0) / 12))
+    assert rd.ellipsoid_rademacher_exact(X, 0.5) == pytest.approx(oracle, rel=1e-10)
+    est = rd.ellipsoid_rademacher(X, 0.5, n_draws=20000, generator=torch.Generator().manual_seed(1))
+    assert abs(est.value - oracle) < 4 * est.stderr
+    assert est.value <= math.sqrt(0.5 * 3 / 12) + 4 * est.stderr  # Jensen: sqrt(q rank / n)
+
+
+def test_rademacher_scales_like_sqrt_rank_over_n():
+    values, ranks = [], (4, 16, 64)
+    for r in ranks:
+        ds = low_rank_glm_data(400, 64, r, n_test=1, seed=r)
+        est = rd.ellipsoid_rademacher(ds.X, 1.0, Sigma=ds.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(r))
+        # E sqrt(v^T Sigma^+ v) ~ E sqrt(chi2_rank / n): sqrt(rank / n) times the Jensen factor of chi2_rank.
+        jensen = math.sqrt(2 / r) * math.exp(special.gammaln((r + 1) / 2) - special.gammaln(r / 2))
+        assert est.value / math.sqrt(r / 400) == pytest.approx(jensen, rel=0.03)
+        values.append(est.value)
+    assert np.polyfit(np.log(ranks), np.log(values), 1)[0] == pytest.approx(0.5, abs=0.03)
+    half = low_rank_glm_data(100, 64, 16, n_test=1, seed=3)
+    est = rd.ellipsoid_rademacher(half.X, 1.0, Sigma=half.Sigma, n_draws=4000, generator=torch.Generator().manual_seed(0))
+    assert est.value / values[1] == pytest.approx(2.0, rel=0.06)  # a quarter of the data: twice the complexity
+
+
+def test_rademacher_refuses_inputs_outside_sigma_and_bad_arguments():
+    X, _ = _centred(10, 3, 9)
+    flat = torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=DT))
+    with pytest.raises(ValueError, match=r"v leaves the range of Sigma"):
+        rd.ellipsoid_rademacher(X, 1.0, Sigma=flat, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"n_draws must be an integer >= 2"):
+        rd.ellipsoid_rademacher(X, 1.0, n_draws=1, generator=torch.Generator())
+    with pytest.raises(ValueError, match=r"the sign vectors need an explicit torch.Generator"):
+        rd.ellipsoid_rademacher(X, 1.0, generator=None)
+    with pytest.raises(ValueError, match=r"exact enumeration needs n <= 16"):
+        rd.ellipsoid_rademacher_exact(torch.zeros(17, 2, dtype=DT), 1.0)
+
+
+def test_rademacher_bound_formula_and_the_theorem_on_gaussian_data():
+    assert float(rd.rademacher_bound(0.01, 0.16, 4, 100)) == pytest.approx((0.01 / 0.16) ** 0.25 * 0.2)
+    assert float(rd.rademacher_bound(1.6, 0.16, 4, 100)) == pytest.approx(10**0.5 * 0.2)
+    with pytest.raises(ValueError, match=r"rho must be > 0"):
+        rd.rademacher_bound(1.0, 0.0, 1, 10)
+    rho = rd.gaussian_rho("logistic", 16.0)
+    ds = low_rank_glm_data(200, 20, 5, n_test=1, seed=0)
+    base = rd.ellipsoid_rademacher(ds.X, 1.0, Sigma=ds.Sigma, n_draws=2000, generator=torch.Generator().manual_seed(0))
+    for gamma in (0.01, 0.1, 1.0, 10.0):
+        measured = math.sqrt(rd.q_of_gamma(gamma, q_max=16.0)) * (base.value + 3 * base.stderr)
+        assert measured <= float(rd.rademacher_bound(gamma, rho, 5, 200))

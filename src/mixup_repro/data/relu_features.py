@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["ReLUFeatureData", "relu_feature_data"]
+__all__ = ["ReLUFeatureData", "relu_feature_data", "resample"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,22 @@ def relu_feature_data(n: int, d: int, rank: int, width: int, *, seed: int = 0, s
     pop = np.random.default_rng([0, seed])
     U, _ = np.linalg.qr(pop.standard_normal((d, rank)))
     W = pop.standard_normal((width, d)) / math.sqrt(d)
-    sample = np.random.default_rng([1, seed if sample_seed is None else sample_seed])
-    X = math.sqrt(d / rank) * sample.standard_normal((n, rank)) @ U.T
     t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
-    return ReLUFeatureData(t(X), t(W), t(U), t(np.maximum(X @ W.T, 0.0)), t(math.sqrt(d / rank) * W @ U))
+    return resample(ReLUFeatureData(t(np.zeros((0, d))), t(W), t(U), t(np.zeros((0, width))),
+                                    t(math.sqrt(d / rank) * W @ U)), n, seed if sample_seed is None else sample_seed)
+
+
+def resample(data: ReLUFeatureData, n: int, sample_seed: int) -> ReLUFeatureData:
+    """New inputs for the population of ``data`` (its ``U`` and ``W``): ``n`` of them, drawn from ``sample_seed``.
+
+    ``relu_feature_data(n, d, rank, width, seed=s, sample_seed=k)`` is ``resample(<population of s>, n, k)``.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    U = data.U.numpy()
+    d, rank = U.shape
+    Z = np.random.default_rng([1, sample_seed]).standard_normal((n, rank))
+    t = lambda a: torch.as_tensor(a, dtype=data.W.dtype)  # noqa: E731
+    # W x = A z: the features cost n rank width, not n d width
+    return ReLUFeatureData(t(math.sqrt(d / rank) * Z @ U.T), data.W, data.U, t(np.maximum(Z @ data.A.numpy().T, 0.0)),
+                           data.A)

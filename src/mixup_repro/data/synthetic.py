@@ -152,7 +152,7 @@ def low_rank_glm_data(n: int, d: int, rank: int, loss: str = "logistic", *, sign
         d, rank: ambient dimension and the rank of the input covariance (1 <= rank <= d).
         loss: ``logistic`` (Bernoulli), ``poisson`` or ``squared`` (unit Gaussian noise).
         signal: ``sqrt(theta*^T Sigma theta*)``, the standard deviation of the true linear predictor.
-        seed: the data are a function of it alone.
+        seed: the data are a function of it alone; the training sample does not depend on ``n_test``.
 
     The training inputs are centred by their own mean (the theory's convention) and the test inputs by
     the same vector, so both come from the same shifted distribution.
@@ -169,9 +169,11 @@ def low_rank_glm_data(n: int, d: int, rank: int, loss: str = "logistic", *, sign
     scale = math.sqrt(d / rank)
     w = rng.standard_normal(rank)
     theta_star = U @ w * (signal / (scale * np.linalg.norm(w)))  # theta*^T Sigma theta* = signal^2
-    Z, Z_test = rng.standard_normal((n, rank)), rng.standard_normal((n_test, rank))
-    X, X_test = scale * Z @ U.T, scale * Z_test @ U.T
-    y, y_test = _responses(X @ theta_star, loss, rng), _responses(X_test @ theta_star, loss, rng)
+    # the training sample first, so that n_test changes only the test sample
+    X = scale * rng.standard_normal((n, rank)) @ U.T
+    y = _responses(X @ theta_star, loss, rng)
+    X_test = scale * rng.standard_normal((n_test, rank)) @ U.T
+    y_test = _responses(X_test @ theta_star, loss, rng)
     mean = X.mean(axis=0)
     t = lambda a: torch.as_tensor(a, dtype=dtype)  # noqa: E731
     return LowRankGLMData(t(X - mean), t(y), t(X_test - mean), t(y_test), t(theta_star), t(scale**2 * U @ U.T),

@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -39,9 +38,9 @@ from scipy import special
 from ..data.synthetic import LowRankGLMData
 from ..losses import get_loss
 from ..mixing import beta_quadrature, check_beta_params, is_erm, lambda_moments, tilted_quadrature
-from .generalization import _check_centred, _check_glm, fit_glm
+from .generalization import check_centred, check_glm, fit_glm
 
-__all__ = ["MixupObjective", "MixupOptimum", "OptimumComparison", "loss_derivative", "tilted_moment",
+__all__ = ["MixupObjective", "MixupOptimum", "OptimumComparison", "tilted_moment",
            "mixup_objective", "mixup_optimum", "glm_R1_grad", "glm_R2_grad", "glm_cubic", "glm_cubic_grad",
            "taylor_shift", "glm_gap", "compare_optima"]
 
@@ -49,45 +48,6 @@ __all__ = ["MixupObjective", "MixupOptimum", "OptimumComparison", "loss_derivati
 MAX_POINTS = 200_000
 #: A move or gradient below this times the size of what it is computed from is roundoff: its direction is NaN.
 ROUNDOFF = 1e-12
-
-
-def _sigmoid_parts(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    s = torch.sigmoid(f)
-    return s, s * (1 - s)
-
-
-def _logistic_h3(f: torch.Tensor) -> torch.Tensor:
-    s, v = _sigmoid_parts(f)
-    return v * (1 - 2 * s)
-
-
-def _logistic_h4(f: torch.Tensor) -> torch.Tensor:
-    s, v = _sigmoid_parts(f)
-    return v * (1 - 6 * s + 6 * s * s)
-
-
-# The third and fourth derivatives of A (A' and A'' are losses.GLMLoss.h1 and h2).
-_HIGHER: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
-    "logistic": (_logistic_h3, _logistic_h4),
-    "poisson": (torch.exp, torch.exp),
-    "squared": (torch.zeros_like, torch.zeros_like),
-}
-
-
-def loss_derivative(loss: str, k: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The k-th derivative of ``A`` (``k`` in 1..4) for the named GLM; 3 and 4 enter the gradients below.
-
-    Logistic: ``A''' = g(1 - g)(1 - 2g)``, ``A'''' = g(1 - g)(1 - 6g + 6g^2)`` (``g`` the sigmoid); Poisson: ``e^f``;
-    squared: 0.
-    """
-    lossfn = get_loss(loss)  # refuses unknown names
-    if k == 1:
-        return lossfn.h1
-    if k == 2:
-        return lossfn.h2
-    if k in (3, 4):
-        return _HIGHER[loss][k - 3]
-    raise ValueError(f"k must be 1, 2, 3 or 4, got {k!r}")
 
 
 def tilted_moment(alpha: float, beta: float, k: int) -> float:
@@ -119,7 +79,16 @@ class MixupObjective:
 
 def _nodes(alpha: float, beta: float, order: int, form: str) -> tuple[np.ndarray, np.ndarray]:
     if form == "mixed":
-        return beta_quadrature(alpha, beta, order)
+        nodes, weights = beta_quadrature(alpha, beta, order)
+        if alpha == beta and nodes.size > 1:
+            # A symmetric Beta has mirrored nodes (lam, 1 - lam) of equal weight, and the pair (i, j) at lam is the
+            # pair (j, i) at 1 - lam (same mixed point, same mixed label): every sum over all pairs and nodes of
+            # the objective, its gradient and its Hessian equals the sum over the nodes lam >= 1/2 with the weights
+            # of the nodes lam > 1/2 doubled. Half the work, the same numbers.
+            upper = nodes > 0.5
+            middle = np.isclose(nodes, 0.5, rtol=0.0, atol=1e-14)
+            return np.concatenate([nodes[upper], nodes[middle]]), np.concatenate([2 * weights[upper], weights[middle]])
+        return nodes, weights
     if form == "tilted":
         return tilted_quadrature(alpha, beta, order)
     raise ValueError(f"form must be 'mixed' (Eq. (1)) or 'tilted' (Lemma 3.1's D~_lam), got {form!r}")
@@ -133,9 +102,10 @@ def mixup_objective(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, alpha
     ``form="mixed"``: mixed inputs and labels, ``lam ~ Beta(alpha, beta)`` by ``order`` Gauss-Jacobi nodes.
     ``form="tilted"``: label ``y_i`` kept, ``lam ~ D~_lam`` (``2 order`` nodes, two Beta components).
     ``alpha = 0`` is ERM (one node at lam = 1): the standard loss. Rows are accumulated in chunks of at most
-    ``max_points`` mixed points. Any ``X`` (centring is not needed here). Cost: ``n^2 order d^2`` for the Hessian.
+    ``max_points`` mixed points. Any ``X`` (centring is not needed here). Cost: ``n^2 order`` for the value, the
+    gradient and the Hessian with respect to ``eta = X theta``, then ``n d`` and ``n^2 d`` to map them to ``theta``.
     """
-    _check_glm(theta, X)
+    check_glm(theta, X)
     if not isinstance(y, torch.Tensor) or y.shape != (X.shape[0],):
         raise ValueError(f"y must be a tensor of shape ({X.shape[0]},), got {getattr(y, 'shape', type(y))}")
     check_beta_params(alpha, beta)
@@ -147,29 +117,44 @@ def mixup_objective(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, alpha
     n, d = X.shape
     Q = lam.numel()
     rows = max(1, max_points // (n * Q))
-    eta_all = X @ theta  # theta^T x~ = lam eta_i + (1 - lam) eta_j: the value needs no d-dimensional work
-    value = torch.zeros((), dtype=X.dtype)
-    grad = torch.zeros(d, dtype=X.dtype)
-    hess = torch.zeros(d, d, dtype=X.dtype) if hessian else None
+    eta_all = X @ theta  # theta^T x~ = lam eta_i + (1 - lam) eta_j: everything is a function of eta = X theta
+    # The label term -y~ eta~ is linear in eta: (1/n^2) sum_{i,j,q} w_q y~ eta~ = c^T eta / n^2 with, for mixed labels,
+    # c_i = n y_i E[lam^2 + (1 - lam)^2] + 2 (sum_j y_j) E[lam (1 - lam)], and for kept labels (tilted)
+    # c_i = n y_i E[lam] + (sum_j y_j) E[1 - lam] (E: the quadrature's expectation).
+    E = lambda f: float((w * f).sum())  # noqa: E731
+    if form == "mixed":
+        c_lab = n * y * E(lam**2 + (1 - lam) ** 2) + 2 * float(y.sum()) * E(lam * (1 - lam))
+    else:
+        c_lab = n * y * E(lam) + float(y.sum()) * E(1 - lam)
+    w_first, w_second = w * lam, w * (1 - lam)  # d eta~ / d eta_i and d eta~ / d eta_j, times the weight
+    value = -float(c_lab @ eta_all)
+    g_eta = -c_lab.clone()  # d L / d eta (times n^2)
+    if hessian:
+        # d^2 L / d eta^2 (times n^2) = diag(h_diag) + C + C^T: the pair (i, j) at node lam adds lam^2 A'' to (i, i),
+        # (1 - lam)^2 A'' to (j, j) and lam (1 - lam) A'' to (i, j) and (j, i); then H = X^T (.) X costs n^2 d, not
+        # the n^2 order d^2 of summing the mixed points' outer products.
+        h_diag = torch.zeros(n, dtype=X.dtype)
+        C = torch.zeros(n, n, dtype=X.dtype)
+        w_ii, w_jj, w_ij = w * lam**2, w * (1 - lam) ** 2, w * lam * (1 - lam)
     l3 = lam.view(1, 1, Q)
     for start in range(0, n, rows):
         sl = slice(start, start + rows)
-        c = X[sl].shape[0]
-        eta = l3 * eta_all[sl].view(c, 1, 1) + (1 - l3) * eta_all.view(1, n, 1)
-        if form == "mixed":
-            target = l3 * y[sl].view(c, 1, 1) + (1 - l3) * y.view(1, n, 1)
-        else:
-            target = y[sl].view(c, 1, 1).expand(c, n, Q)
-        value = value + (w * lossfn(eta, target)).sum()
-        r = w * (lossfn.h1(eta) - target)  # (c, n, Q)
-        # x~ = lam x_i + (1 - lam) x_j: sum r x~ = sum_i (sum_jq r lam) x_i + sum_j (sum_iq r (1 - lam)) x_j
-        grad = grad + (r * l3).sum(dim=(1, 2)) @ X[sl] + (r * (1 - l3)).sum(dim=(0, 2)) @ X
+        c = eta_all[sl].shape[0]
+        eta = l3 * eta_all[sl].view(c, 1, 1) + (1 - l3) * eta_all.view(1, n, 1)  # (c, n, Q)
+        a0, a1, a2 = lossfn.derivatives(eta, 2 if hessian else 1)
+        value += float((a0 @ w).sum())
+        g_eta[sl] += (a1 @ w_first).sum(dim=1)
+        g_eta += (a1 @ w_second).sum(dim=0)
         if hessian:
-            l4 = l3.unsqueeze(-1)
-            xt = (l4 * X[sl].view(c, 1, 1, d) + (1 - l4) * X.view(1, n, 1, d)).reshape(-1, d)
-            hess = hess + (xt.T * (w * lossfn.h2(eta)).reshape(-1)) @ xt
+            h_diag[sl] += (a2 @ w_ii).sum(dim=1)
+            h_diag += (a2 @ w_jj).sum(dim=0)
+            C[sl] += a2 @ w_ij
+    grad = X.T @ g_eta
+    hess = None
+    if hessian:
+        hess = X.T @ ((C + C.T) @ X) + (X.T * h_diag) @ X
     scale = 1.0 / (n * n)
-    return MixupObjective(float(value * scale), grad * scale, None if hess is None else hess * scale)
+    return MixupObjective(value * scale, grad * scale, None if hess is None else hess * scale)
 
 
 @dataclass(frozen=True)
@@ -184,43 +169,36 @@ class MixupOptimum:
 
 def mixup_optimum(X: torch.Tensor, y: torch.Tensor, alpha: float, beta: float | None = None, loss: str = "logistic",
                   *, order: int = 24, form: str = "mixed", theta0: torch.Tensor | None = None, tol: float = 1e-11,
-                  max_iter: int = 100, hessian: str = "exact", max_points: int = MAX_POINTS) -> MixupOptimum:
-    """Minimise the exact mixup loss (:func:`mixup_objective`) by damped (quasi-)Newton steps, float64.
+                  max_iter: int = 100, max_points: int = MAX_POINTS) -> MixupOptimum:
+    """Minimise the exact mixup loss (:func:`mixup_objective`) by damped Newton steps, float64.
 
-    ``hessian="exact"``: Newton steps with the mixup Hessian (cost ``n^2 order d^2`` per step). ``"standard"``: the
-    steps are preconditioned by ``(1 - E[1 - lam]) H_std(theta)``, the Hessian of the standard loss scaled as the
-    mixup loss of a quadratic is (cost ``n d^2``), while value and gradient stay exact (``n^2 order + n d``): more,
-    cheaper steps to the same optimum, for large ``n``. Steps use the pseudo-inverse (low-rank inputs: the
-    component of ``theta`` outside the span of the data stays at its start, 0 by default) and halve until the
-    objective does not increase (up to its rounding). Stops when the exact gradient's norm is below ``tol``;
-    refuses to return a point that did not get there.
+    Each step costs about two passes over the ``n^2 order`` mixed points (the trial point's value, gradient and
+    Hessian; reused when the step is accepted). Steps use the pseudo-inverse of the Hessian (low-rank inputs: the
+    component of ``theta`` outside the span of the data stays at its start ``theta0``, 0 by default) and halve
+    until the objective does not increase (up to its rounding). Stops when the exact gradient's norm is below
+    ``tol``; refuses to return a point that did not get there.
     """
-    if hessian not in ("exact", "standard"):
-        raise ValueError(f"hessian must be 'exact' or 'standard', got {hessian!r}")
     beta = alpha if beta is None else beta
     X = X.to(torch.float64)
     y = y.to(torch.float64)
     theta = torch.zeros(X.shape[1], dtype=X.dtype) if theta0 is None else theta0.to(torch.float64).clone()
     kw = {"order": order, "form": form, "max_points": max_points}
-    exact = hessian == "exact"
-    scale = 1.0 - lambda_moments(alpha, beta)[0]
-    obj = mixup_objective(theta, X, y, alpha, beta, loss, hessian=exact, **kw)
+    obj = mixup_objective(theta, X, y, alpha, beta, loss, **kw)
     for it in range(1, max_iter + 1):
         if float(obj.grad.norm()) < tol:
             return MixupOptimum(theta, float(obj.grad.norm()), it - 1, obj.value)
-        H = obj.hess if exact else scale * _std_parts(theta, X, y, loss)[2]
-        step = torch.linalg.pinv(H, hermitian=True, rtol=1e-12) @ obj.grad
+        step = torch.linalg.pinv(obj.hess, hermitian=True, rtol=1e-12) @ obj.grad
         # Near the optimum the decrease of a Newton step (~ g^T H^+ g) falls below the rounding of a sum of
         # n^2 x nodes terms; a slack of that rounding lets the last, quadratically convergent steps through.
         slack = 1e-13 * max(1.0, abs(obj.value))
         t = 1.0
         while True:
-            trial = mixup_objective(theta - t * step, X, y, alpha, beta, loss, hessian=False, **kw)
+            trial = mixup_objective(theta - t * step, X, y, alpha, beta, loss, hessian=t == 1.0, **kw)
             if trial.value <= obj.value + slack or t < 1e-10:
                 break
             t /= 2
         theta = theta - t * step
-        obj = mixup_objective(theta, X, y, alpha, beta, loss, hessian=exact, **kw)
+        obj = trial if trial.hess is not None else mixup_objective(theta, X, y, alpha, beta, loss, **kw)
     if float(obj.grad.norm()) < tol:
         return MixupOptimum(theta, float(obj.grad.norm()), max_iter, obj.value)
     raise RuntimeError(f"Newton did not reach gradient norm {tol:g} in {max_iter} iterations "
@@ -245,8 +223,8 @@ def glm_R1_grad(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, alpha: fl
 
     At a stationary point of ``L_std`` it is ``-E[1 - lam] H_std theta``, not 0. ``E`` under D~_lam.
     """
-    _check_glm(theta, X)
-    _check_centred(X)
+    check_glm(theta, X)
+    check_centred(X)
     m1, _ = lambda_moments(alpha, beta)
     _, g, H = _std_parts(theta, X, y, loss)
     return -m1 * (g + H @ theta)
@@ -258,13 +236,14 @@ def glm_R2_grad(theta: torch.Tensor, X: torch.Tensor, alpha: float, beta: float,
     ``grad R2 = (E[(1 - lam)^2] / 2n) sum_i [A'''(eta_i) (q + eta_i^2) x_i + A''(eta_i) (2 Sigma theta + 2 eta_i x_i)]``
     with ``eta_i = x_i^T theta`` and ``Sigma = X^T X / n`` (centred ``X``).
     """
-    _check_glm(theta, X)
-    _check_centred(X)
+    check_glm(theta, X)
+    check_centred(X)
     _, m2 = lambda_moments(alpha, beta)
     n = X.shape[0]
     eta = X @ theta
     q = (eta**2).mean()
-    a2, a3 = loss_derivative(loss, 2)(eta), loss_derivative(loss, 3)(eta)
+    lossfn = get_loss(loss)
+    a2, a3 = lossfn.h2(eta), lossfn.h3(eta)
     return m2 / 2 * (X.T @ (a3 * (q + eta**2) + 2 * a2 * eta) / n + 2 * a2.mean() * (X.T @ eta / n))
 
 
@@ -275,21 +254,22 @@ def glm_cubic(theta: torch.Tensor, X: torch.Tensor, alpha: float, beta: float, l
     ``g_i'''(0) = A'''(eta_i) (eta_r - eta_i)^3`` (the label term is linear in t); ``E`` under D~_lam; the partner
     ``r`` ranges over the training inputs. Any ``X``.
     """
-    _check_glm(theta, X)
+    check_glm(theta, X)
     m3 = tilted_moment(alpha, beta, 3)
     eta = X @ theta
     D = eta[None, :] - eta[:, None]  # (i, r): eta_r - eta_i
-    return float(m3 / 6 * (loss_derivative(loss, 3)(eta)[:, None] * D**3).mean())
+    return float(m3 / 6 * (get_loss(loss).h3(eta)[:, None] * D**3).mean())
 
 
 def glm_cubic_grad(theta: torch.Tensor, X: torch.Tensor, alpha: float, beta: float, loss: str = "logistic") -> torch.Tensor:
     """Gradient of :func:`glm_cubic`: ``(m3 / 6) mean_{i,r} [A''''(eta_i) D^3 x_i + 3 A'''(eta_i) D^2 (x_r - x_i)]``, ``D = eta_r - eta_i``."""
-    _check_glm(theta, X)
+    check_glm(theta, X)
     m3 = tilted_moment(alpha, beta, 3)
     n = X.shape[0]
     eta = X @ theta
     D = eta[None, :] - eta[:, None]
-    a3, a4 = loss_derivative(loss, 3)(eta), loss_derivative(loss, 4)(eta)
+    lossfn = get_loss(loss)
+    a3, a4 = lossfn.h3(eta), lossfn.h4(eta)
     W = 3 * a3[:, None] * D**2  # weight of x_r - x_i
     return m3 / 6 * (X.T @ (a4[:, None] * D**3).sum(dim=1) + X.T @ W.sum(dim=0) - X.T @ W.sum(dim=1)) / n**2
 

@@ -1,13 +1,19 @@
-"""The empirical Rademacher complexity of ``W_gamma`` measured directly (paper, Section 3.2; digest 2.5).
+"""The function class ``W_gamma`` of the paper's generalization theorem and its empirical Rademacher complexity
+(paper, Section 3.2; book: ``def-rho-retentive``, ``thm-rademacher``).
 
 ``W_gamma = {theta : E_x[A''(theta^T x)] theta^T Sigma theta <= gamma}`` (and ``theta^T Sigma theta <= q_max``, the
-bounded parameter set that rho-retentiveness needs). For a sign vector ``sigma`` and ``v = (1/n) sum_i sigma_i x_i``
-the supremum ``sup_{theta in W_gamma} theta^T v`` is found direction by direction, without rho or Jensen: along a
-direction ``u`` the admissible scales are the ``t`` with ``c_u(t) = E[A''(t u^T x)] t^2 u^T Sigma u <= gamma``, and
-the best one is the largest, ``t(u)``, so the supremum is ``max_u t(u) u^T v``, maximised by projected gradient
-ascent on the unit sphere from several starts. Writing ``q = t^2 u^T Sigma u`` and ``s = u^T x / sqrt(u^T Sigma u)``,
-``c_u = q E[A''(sqrt(q) s)] =: G_u(q)``; the largest admissible ``q`` is found by a log-spaced scan of ``q`` and
-bisection of the last crossing, which does not assume that ``G_u`` is increasing.
+bounded parameter set that rho-retentiveness needs). For a rho-retentive input distribution the theorem states
+``Rad(W_gamma, S) <= max{(gamma/rho)^(1/4), (gamma/rho)^(1/2)} sqrt(rank(Sigma_X) / n)``
+(:func:`rademacher_bound`; the statement is recalled, digest 2.5).
+
+The empirical Rademacher complexity is measured directly. For a sign vector ``sigma`` and
+``v = (1/n) sum_i sigma_i x_i`` the supremum ``sup_{theta in W_gamma} theta^T v`` is found direction by direction,
+without rho or Jensen: along a direction ``u`` the admissible scales are the ``t`` with
+``c_u(t) = E[A''(t u^T x)] t^2 u^T Sigma u <= gamma``, and the best one is the largest, ``t(u)``, so the supremum is
+``max_u t(u) u^T v``, maximised by projected gradient ascent on the unit sphere from several starts. Writing
+``q = t^2 u^T Sigma u`` and ``s = u^T x / sqrt(u^T Sigma u)``, ``c_u = q E[A''(sqrt(q) s)] =: G_u(q)``; the largest
+admissible ``q`` is found by a log-spaced scan of ``q`` and bisection of the last crossing, which does not assume
+that ``G_u`` is increasing.
 
 Two expectations (say which one a result uses):
 
@@ -20,14 +26,10 @@ Two expectations (say which one a result uses):
   ellipsoid; the value found is a lower bound on each supremum and ``sqrt(Q) sqrt(v^T Sigma^+ v)`` an upper bound,
   with ``Q >= max_u q*(u)`` from a Jensen lower bound on ``G_u`` (see :func:`q_upper_bound`).
 
-Fixed sample against resampled samples: the theorem's last step, ``E_sigma sqrt(v^T Sigma^+ v) <=
+Fixed sample against resampled samples: the proof's last step, ``E_sigma sqrt(v^T Sigma^+ v) <=
 sqrt(tr(Sigma^+ Sigma_n) / n)`` (Jensen over sigma), gives ``sqrt(rank / n)`` only in expectation over the sample
-``S`` (``E_S tr(Sigma^+ Sigma_n) = rank``, or ``rank (n - 1) / n`` for a centred sample); a fixed ``S`` can exceed it.
-
-The two-layer ReLU network ``f(x) = theta^T relu(W x)`` (reconstructed, not verified): with ``h = relu(W x)`` and
-``Sigma_h = E[h h^T]`` the class ``{theta : E[A''(theta^T h)] theta^T Sigma_h theta <= gamma}``; for the squared loss
-(``A'' = 1``) its complexity is ``sqrt(gamma) E_sigma sqrt(v_h^T Sigma_h^+ v_h)`` and the reconstructed bound
-``sqrt(gamma rank(Sigma_h) / n)``. For Gaussian inputs ``Sigma_h`` is the arc-cosine kernel (exact, float64).
+``S`` (``E_S tr(Sigma^+ Sigma_n) = rank``, or ``rank (n - 1) / n`` for a centred sample); a fixed ``S`` can exceed it
+(:func:`resampled_rademacher`).
 """
 
 from __future__ import annotations
@@ -40,17 +42,14 @@ import numpy as np
 import torch
 from scipy import stats as _st
 
-from ..data.relu_features import ReLUFeatureData
 from ..data.synthetic import low_rank_glm_data
 from ..losses import get_loss
 from ..taylor import Estimate
-from .generalization import gamma_of, gaussian_rho, rademacher_bound
-from .glm_optimum import loss_derivative
 
-__all__ = ["ellipsoid_sup", "largest_admissible_q", "admissible_scale", "q_upper_bound", "DirectRademacher",
-           "direct_rademacher", "ResampledRademacher", "resampled_rademacher", "relu_second_moment",
-           "SpectrumSummary", "spectrum_summary", "ellipsoid_rademacher", "random_theta_rademacher",
-           "ReLUComplexity", "relu_complexity"]
+__all__ = ["gaussian_curvature", "gamma_of", "q_of_gamma", "estimate_rho", "gaussian_rho", "rademacher_bound",
+           "sign_vectors", "eig_range", "roundoff_rtol", "ellipsoid_sup", "ellipsoid_rademacher", "ellipsoid_rademacher_exact",
+           "largest_admissible_q", "admissible_scale", "q_upper_bound", "DirectRademacher", "direct_rademacher",
+           "ResampledRademacher", "resampled_rademacher", "sample_seeds"]
 
 #: Points of the log-spaced scan for the largest admissible q, and bisection steps after it.
 Q_GRID = 49
@@ -59,7 +58,8 @@ Q_BISECT = 48
 Q_FLOOR = 1e-12
 
 
-def _signs(n_draws: int, n: int, generator: torch.Generator) -> torch.Tensor:
+def sign_vectors(n_draws: int, n: int, generator: torch.Generator) -> torch.Tensor:
+    """``n_draws`` Rademacher sign vectors of length ``n`` (float64 rows of +-1) from an explicit generator."""
     if isinstance(n_draws, bool) or not isinstance(n_draws, int) or n_draws < 2:
         raise ValueError(f"n_draws must be an integer >= 2 (for a standard error), got {n_draws!r}")
     if not isinstance(generator, torch.Generator):
@@ -71,14 +71,123 @@ def _estimate(vals: torch.Tensor) -> Estimate:
     return Estimate(float(vals.mean()), float(vals.std(unbiased=True) / math.sqrt(vals.numel())))
 
 
-def _eig_range(Sigma: torch.Tensor, rtol: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues and eigenvectors of the symmetric ``Sigma`` above ``rtol`` times the largest (default: roundoff)."""
+# --- the class W_gamma for Gaussian inputs, and rho-retentiveness -------------------------------------------------
+
+
+def gaussian_curvature(q: float | np.ndarray, loss: str = "logistic", points: int = 8001) -> np.ndarray:
+    """``kappa(q) = E[A''(eta)]`` for ``eta ~ N(0, q)``: ``E_x[A''(theta^T x)]`` for centred Gaussian x.
+
+    For centred Gaussian inputs ``theta^T x ~ N(0, theta^T Sigma theta)``, so the population constraint of
+    ``W_gamma`` depends on ``theta`` only through ``q = theta^T Sigma theta``. Closed forms for the Poisson
+    (``e^(q/2)``) and squared (1) losses; for the logistic loss the trapezoid rule in ``z = eta / sqrt(q)`` on
+    ``[-14, 14]`` (spectrally accurate for this smooth, fast-decaying integrand; ``points`` nodes).
+    """
+    q = np.asarray(q, dtype=float)
+    if np.any(q < 0):
+        raise ValueError("q = theta^T Sigma theta must be >= 0")
+    if loss == "poisson":
+        return np.exp(q / 2)
+    if loss == "squared":
+        return np.ones_like(q)
+    z = np.linspace(-14.0, 14.0, points)
+    w = np.exp(-z**2 / 2) / math.sqrt(2 * math.pi) * (z[1] - z[0])
+    eta = torch.as_tensor(np.sqrt(q)[..., None] * z, dtype=torch.float64)
+    return (get_loss(loss).h2(eta).numpy() * w).sum(axis=-1)
+
+
+def gamma_of(q: float | np.ndarray, loss: str = "logistic") -> np.ndarray:
+    """``gamma(q) = kappa(q) q``: the constraint value of ``W_gamma`` at ``theta^T Sigma theta = q`` (Gaussian x)."""
+    return gaussian_curvature(q, loss) * np.asarray(q, dtype=float)
+
+
+def q_of_gamma(gamma: float, loss: str = "logistic", q_max: float = math.inf) -> float:
+    """The radius ``q*`` of ``W_gamma`` for centred Gaussian inputs: the largest ``q <= q_max`` with ``gamma(q) <= gamma``.
+
+    For Gaussian inputs ``W_gamma`` (with ``theta^T Sigma theta <= q_max``) is the ellipsoid
+    ``{theta^T Sigma theta <= q*}``. Found by :func:`largest_admissible_q` (a scan and bisection of the last
+    crossing; no monotonicity of ``gamma(q)`` assumed). Refuses a class that is unbounded (``gamma(q)`` below
+    ``gamma`` up to ``q = 1e12``) unless ``q_max`` is finite.
+    """
+    if not gamma > 0:
+        raise ValueError(f"gamma must be > 0, got {gamma}")
+    if not q_max > 0:
+        raise ValueError(f"q_max must be > 0 (or inf), got {q_max}")
+    G = lambda q: torch.as_tensor(gamma_of(q.numpy(), loss), dtype=torch.float64)  # noqa: E731
+    hi = q_max
+    if not math.isfinite(hi):
+        hi = 1.0
+        while float(G(torch.tensor([hi], dtype=torch.float64))[0]) <= gamma:
+            hi *= 4
+            if hi > 1e12:
+                raise ValueError(f"kappa(q) q stays below gamma = {gamma:g} up to q = 1e12: W_gamma is unbounded "
+                                 "for this loss; pass a finite q_max")
+    return float(largest_admissible_q(G, gamma, Q_FLOOR * hi, hi, 1)[0])
+
+
+def estimate_rho(X: torch.Tensor, loss: str = "logistic", *, q_max: float = 4.0, n_directions: int = 200,
+                 n_scales: int = 40, generator: torch.Generator) -> float:
+    """Estimate rho-retentiveness: ``min_v E_x[A''(x^T v)] / min{1, E_x[(v^T x)^2]}``, capped at 1/2.
+
+    The expectations are sample means over ``X`` (a large sample of the input distribution); ``v`` ranges over
+    ``n_directions`` random directions in the span of ``X``, each at ``n_scales`` lengths with
+    ``E[(v^T x)^2]`` log-spaced in ``[1e-3, q_max]``. A bounded parameter set (``q <= q_max``) is needed: for
+    the logistic loss ``E[A'']`` tends to 0 as ``q`` grows, so no ``rho > 0`` holds for all ``v``. The
+    definition takes ``rho`` in ``(0, 1/2]``. Returns the (optimistic, as a minimum over samples) estimate.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("estimate_rho needs an explicit torch.Generator for its directions")
+    if not q_max > 0:
+        raise ValueError(f"q_max must be > 0, got {q_max}")
+    X = X.to(torch.float64)
+    coef = torch.randn(n_directions, X.shape[0], generator=generator, dtype=X.dtype)
+    dirs = coef @ X  # directions in the span of the inputs
+    proj = X @ dirs.T  # (m, n_directions)
+    proj = proj / (proj**2).mean(dim=0).sqrt()  # unit E[(v^T x)^2]
+    qs = torch.as_tensor(np.geomspace(1e-3, q_max, n_scales), dtype=X.dtype)
+    eta = proj[None] * qs.sqrt()[:, None, None]  # (scales, m, directions)
+    curv = get_loss(loss).h2(eta).mean(dim=1)
+    ratio = curv / torch.clamp(qs, max=1.0)[:, None]
+    return float(min(ratio.min().item(), 0.5))
+
+
+def gaussian_rho(loss: str = "logistic", q_max: float = 4.0) -> float:
+    """``rho`` for centred Gaussian inputs and ``theta^T Sigma theta <= q_max``: ``min_q kappa(q) / min{1, q}``, capped at 1/2."""
+    qs = np.geomspace(1e-6, q_max, 2000)
+    return float(min((gaussian_curvature(qs, loss) / np.minimum(qs, 1.0)).min(), 0.5))
+
+
+def rademacher_bound(gamma: float | np.ndarray, rho: float, rank: int | np.ndarray, n: int) -> np.ndarray:
+    """The theorem's bound ``max{(gamma/rho)^(1/4), (gamma/rho)^(1/2)} sqrt(rank / n)``.
+
+    From ``rho min{1, q} q <= gamma``: ``q <= max{(gamma/rho)^(1/2), gamma/rho}``, and
+    ``Rad({theta^T Sigma theta <= q}) <= sqrt(q rank / n)`` (Jensen on ``E sqrt(sigma^T P sigma)``, in expectation
+    over the sample).
+    """
+    if not rho > 0:
+        raise ValueError(f"rho must be > 0, got {rho}")
+    ratio = np.asarray(gamma, dtype=float) / rho
+    return np.maximum(ratio**0.25, ratio**0.5) * np.sqrt(np.asarray(rank, dtype=float) / n)
+
+
+# --- the ellipsoid {theta^T Sigma theta <= q}: the supremum in closed form ------------------------------------------
+
+
+def eig_range(Sigma: torch.Tensor, rtol: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues and eigenvectors of the symmetric ``Sigma`` above ``rtol`` times the largest.
+
+    ``rtol=None``: the roundoff level ``10 p eps`` (``p`` the size of ``Sigma``, ``eps`` float64's).
+    """
     if not isinstance(Sigma, torch.Tensor) or Sigma.ndim != 2 or Sigma.shape[0] != Sigma.shape[1]:
         raise ValueError(f"Sigma must be a square 2-D tensor, got {getattr(Sigma, 'shape', type(Sigma))}")
     evals, evecs = torch.linalg.eigh(Sigma.to(torch.float64))
-    tol = Sigma.shape[0] * torch.finfo(torch.float64).eps * 10 if rtol is None else rtol
+    tol = roundoff_rtol(Sigma.shape[0]) if rtol is None else rtol
     keep = evals > evals.max().clamp(min=0) * tol
     return evals[keep], evecs[:, keep]
+
+
+def roundoff_rtol(p: int) -> float:
+    """The relative eigenvalue tolerance ``10 p eps`` below which a ``p x p`` covariance is rank deficient to float64."""
+    return p * torch.finfo(torch.float64).eps * 10
 
 
 def ellipsoid_sup(V: torch.Tensor, Sigma: torch.Tensor, *, rtol: float | None = None,
@@ -91,7 +200,7 @@ def ellipsoid_sup(V: torch.Tensor, Sigma: torch.Tensor, *, rtol: float | None = 
     """
     if outside not in ("raise", "drop"):
         raise ValueError(f"outside must be 'raise' or 'drop', got {outside!r}")
-    evals, evecs = _eig_range(Sigma, rtol)
+    evals, evecs = eig_range(Sigma, rtol)
     V = V.to(torch.float64)
     W = V @ evecs
     if outside == "raise":
@@ -100,6 +209,36 @@ def ellipsoid_sup(V: torch.Tensor, Sigma: torch.Tensor, *, rtol: float | None = 
             raise ValueError("v leaves the range of Sigma, so the supremum over {theta^T Sigma theta <= q} is infinite; "
                              "pass the covariance the data were drawn from, or outside='drop'")
     return ((W**2) / evals).sum(dim=1).sqrt()
+
+
+def ellipsoid_rademacher(X: torch.Tensor, q: float, *, Sigma: torch.Tensor | None = None, rtol: float | None = None,
+                         outside: str = "raise", n_draws: int = 2000, generator: torch.Generator) -> Estimate:
+    """Empirical Rademacher complexity of ``{x -> theta^T x : theta^T Sigma theta <= q}`` on the sample ``X`` (n, p).
+
+    ``Rad = E_sigma sup_theta (1/n) sum_i sigma_i theta^T x_i = sqrt(q) E_sigma sqrt(v^T Sigma^+ v)``: the supremum
+    in closed form per sign vector, the expectation over ``n_draws`` sign vectors by Monte Carlo (value and
+    standard error). ``Sigma = None`` uses the sample's ``X^T X / n`` (then ``v^T Sigma^+ v = sigma^T P sigma / n``,
+    ``P`` the projection onto the column space of ``X``). ``rtol``, ``outside``: as in :func:`ellipsoid_sup`.
+    """
+    if not q >= 0:
+        raise ValueError(f"q must be >= 0, got {q}")
+    X = X.to(torch.float64)
+    n = X.shape[0]
+    V = sign_vectors(n_draws, n, generator) @ X / n
+    S = X.T @ X / n if Sigma is None else Sigma
+    return _estimate(math.sqrt(q) * ellipsoid_sup(V, S, rtol=rtol, outside=outside))
+
+
+def ellipsoid_rademacher_exact(X: torch.Tensor, q: float, *, Sigma: torch.Tensor | None = None) -> float:
+    """The same complexity with the expectation over all ``2^n`` sign vectors (only for ``n <= 16``)."""
+    n = X.shape[0]
+    if n > 16:
+        raise ValueError(f"exact enumeration needs n <= 16, got {n}")
+    codes = torch.arange(2**n)[:, None]
+    signs = ((codes >> torch.arange(n)) & 1).to(torch.float64) * 2 - 1
+    X = X.to(torch.float64)
+    S = X.T @ X / n if Sigma is None else Sigma
+    return float(math.sqrt(q) * ellipsoid_sup(signs @ X / n, S).mean())
 
 
 # --- the largest admissible scale along a direction ---------------------------------------------------------------
@@ -130,28 +269,10 @@ def largest_admissible_q(G: Callable[[torch.Tensor], torch.Tensor], gamma: float
     return torch.where(last == Q_GRID - 1, torch.full_like(lo, q_hi), lo)
 
 
-def _gaussian_G(loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda q: torch.as_tensor(gamma_of(q.numpy(), loss), dtype=torch.float64)
-
-
 def _sample_G(S: torch.Tensor, loss: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """``G(q) = q mean_j A''(sqrt(q) s_j)`` per row of the normalised projections ``S`` (rows: directions)."""
     h2 = get_loss(loss).h2
     return lambda q: q * h2(q.sqrt()[:, None] * S).mean(dim=1)
-
-
-def _gaussian_q_star(gamma: float, loss: str, q_max: float) -> float:
-    """The radius of the population class for Gaussian inputs: the largest ``q <= q_max`` with ``kappa(q) q <= gamma``."""
-    G = _gaussian_G(loss)
-    hi = q_max
-    if not math.isfinite(hi):
-        hi = 1.0
-        while float(G(torch.tensor([hi], dtype=torch.float64))[0]) <= gamma:
-            hi *= 4
-            if hi > 1e12:
-                raise ValueError(f"kappa(q) q stays below gamma = {gamma:g} up to q = 1e12: W_gamma is unbounded "
-                                 "for this loss; pass a finite q_max")
-    return float(largest_admissible_q(G, gamma, Q_FLOOR * hi, hi, 1)[0])
 
 
 def _check_class(gamma: float, loss: str, q_max: float, expectation: str) -> None:
@@ -184,7 +305,7 @@ def admissible_scale(u: torch.Tensor, gamma: float, loss: str = "logistic", *, S
     if loss == "squared":
         q = torch.full_like(quad, min(gamma, q_max))
     elif expectation == "gaussian":
-        q = torch.full_like(quad, _gaussian_q_star(gamma, loss, q_max))
+        q = torch.full_like(quad, q_of_gamma(gamma, loss, q_max))
     else:
         if reference is None:
             raise ValueError("expectation='sample' needs a reference sample (rows: inputs)")
@@ -273,9 +394,9 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
     X = X.to(torch.float64)
     n = X.shape[0]
     Sigma = X.T @ X / n if Sigma is None else Sigma.to(torch.float64)
-    evals, evecs = _eig_range(Sigma, None)
+    evals, evecs = eig_range(Sigma)
     whiten = evecs / evals.sqrt()  # u = whiten @ w has u^T Sigma u = |w|^2
-    signs = _signs(n_draws, n, generator)
+    signs = sign_vectors(n_draws, n, generator)
     V = signs @ X / n
     ellipsoid = ellipsoid_sup(V, Sigma)  # refuses a v outside the range of Sigma (infinite supremum)
     b = V @ whiten  # (K, k): u^T v = w^T b, |b| = sqrt(v^T Sigma^+ v)
@@ -291,7 +412,7 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
     B = w.shape[0]
 
     if loss == "squared" or expectation == "gaussian":
-        q_const = min(gamma, q_max) if loss == "squared" else _gaussian_q_star(gamma, loss, q_max)
+        q_const = min(gamma, q_max) if loss == "squared" else q_of_gamma(gamma, loss, q_max)
         q_bar = q_const
 
         def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -300,7 +421,7 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
         Z = (X if reference is None else reference.to(torch.float64)) @ whiten  # whitened reference points
         m2_max = float(torch.linalg.eigvalsh(Z.T @ Z / Z.shape[0]).max())
         q_bar = q_upper_bound(gamma, loss, q_max, m2_max=m2_max, mean_norm=float(Z.mean(dim=0).norm()))
-        h2, h3 = loss_derivative(loss, 2), loss_derivative(loss, 3)
+        h2, h3 = get_loss(loss).h2, get_loss(loss).h3
         # every q with q max_j A''(sqrt(q) |z_j|) <= gamma is admissible in every direction: the scan's lower end
         zmax = float(Z.norm(dim=1).max())
         lo_G = (lambda q: q / 4) if loss == "logistic" else (lambda q: q * torch.exp(q.sqrt() * zmax))
@@ -369,175 +490,72 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
 # --- a fixed sample against resampled samples -----------------------------------------------------------------------
 
 
+def sample_seeds(seed: int, n_samples: int) -> list[int]:
+    """The data seeds of the ``n_samples`` samples of :func:`resampled_rademacher` (sample ``k`` is reproducible alone)."""
+    return [int(s) for s in np.random.SeedSequence([seed, 1]).generate_state(n_samples)]
+
+
 @dataclass(frozen=True)
 class ResampledRademacher:
-    """``Rad(W_gamma, S_k)`` (population Gaussian class, closed-form supremum, Monte Carlo over sigma) on ``K`` samples.
+    """The population-Gaussian class on ``K`` samples ``S_k``, at each ``gamma`` of a grid (``G`` values).
 
-    ``rad``, ``rad_se``: per sample; ``trace_ratio``: ``tr(Sigma^+ Sigma_n) / rank`` per sample (the fixed-sample
-    Jensen value is ``sqrt(q* rank trace_ratio / n)``); ``jensen``: ``sqrt(q* rank / n)``; ``bound``: the theorem's
-    ``max{(gamma/rho)^(1/4), (gamma/rho)^(1/2)} sqrt(rank / n)`` with the exact Gaussian ``rho``;
+    ``base``, ``base_se`` (K,): per sample, the Monte Carlo mean over sign vectors of ``sqrt(v^T Sigma^+ v)`` and its
+    standard error, so ``Rad(W_gamma, S_k) = sqrt(q*(gamma)) base_k`` (:attr:`rad`, (G, K)). ``trace_ratio`` (K,):
+    ``tr(Sigma^+ Sigma_n) / rank`` (the fixed-sample Jensen value is ``sqrt(q* rank trace_ratio / n)``);
+    ``jensen`` (G,): ``sqrt(q* rank / n)``; ``bound`` (G,): the theorem's bound with the exact Gaussian ``rho``;
     ``p_trace_above_1``: the exact ``P(tr(Sigma^+ Sigma_n) > rank) = P(chi2_{rank (n-1)} > rank n)`` (centred samples).
     """
 
     n: int
     d: int
     rank: int
-    gamma: float
-    q_star: float
+    loss: str
+    gammas: np.ndarray
+    q_star: np.ndarray
     rho: float
-    bound: float
-    jensen: float
-    rad: np.ndarray
-    rad_se: np.ndarray
+    bound: np.ndarray
+    jensen: np.ndarray
+    base: np.ndarray
+    base_se: np.ndarray
     trace_ratio: np.ndarray
     p_trace_above_1: float
+    seeds: tuple[int, ...]
 
     @property
-    def mean(self) -> Estimate:
-        """The average over samples (the quantity the proof bounds) with its standard error over samples."""
-        return Estimate(float(self.rad.mean()), float(self.rad.std(ddof=1) / math.sqrt(self.rad.size)))
+    def rad(self) -> np.ndarray:
+        """``Rad(W_gamma, S_k)`` per gamma (rows) and sample (columns)."""
+        return np.sqrt(self.q_star)[:, None] * self.base[None, :]
 
-    def fraction_above(self, level: float) -> float:
-        """Share of samples whose complexity exceeds ``level`` by more than 2 Monte Carlo standard errors."""
-        return float(np.mean(self.rad - 2 * self.rad_se > level))
+    @property
+    def rad_se(self) -> np.ndarray:
+        """Its Monte Carlo standard error over sign vectors, (G, K)."""
+        return np.sqrt(self.q_star)[:, None] * self.base_se[None, :]
 
 
-def resampled_rademacher(n: int, d: int, rank: int, gamma: float, loss: str = "logistic", *, q_max: float = math.inf,
+def resampled_rademacher(n: int, d: int, rank: int, gammas, loss: str = "logistic", *, q_max: float = math.inf,
                          n_samples: int = 50, n_draws: int = 2000, seed: int = 0) -> ResampledRademacher:
     """The population-Gaussian class's complexity on ``n_samples`` samples of ``low_rank_glm_data(n, d, rank)``.
 
-    Sample ``k`` is ``low_rank_glm_data(..., seed=seed_k)`` (centred by its mean, as in the chapters); sign vectors
-    from one generator seeded by ``seed``. The supremum per sign vector is the closed form ``sqrt(q*) sqrt(v^T
-    Sigma^+ v)``, which :func:`direct_rademacher` checks.
+    Sample ``k`` is ``low_rank_glm_data(..., seed=sample_seeds(seed, n_samples)[k])`` (centred by its mean, as in the
+    chapters); sign vectors from one generator seeded from ``seed``. The supremum per sign vector is the closed form
+    ``sqrt(q*) sqrt(v^T Sigma^+ v)``, which :func:`direct_rademacher` checks; the sign vectors are shared by all
+    ``gammas`` (a float or a sequence).
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 2:
         raise ValueError(f"n_samples must be an integer >= 2, got {n_samples!r}")
-    q_star = _gaussian_q_star(gamma, loss, q_max) if loss != "squared" else min(gamma, q_max)
-    rho = gaussian_rho(loss, q_max) if loss != "squared" else 0.5
+    gammas = np.atleast_1d(np.asarray(gammas, dtype=float))
+    q_star = np.array([q_of_gamma(g, loss, q_max) for g in gammas])
+    rho = gaussian_rho(loss, q_max)
     gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, 0]).generate_state(1)[0]))
-    rad, se, tr = np.zeros(n_samples), np.zeros(n_samples), np.zeros(n_samples)
-    seeds = np.random.SeedSequence([seed, 1]).generate_state(n_samples)
+    base, se, tr = np.zeros(n_samples), np.zeros(n_samples), np.zeros(n_samples)
+    seeds = sample_seeds(seed, n_samples)
     for k in range(n_samples):
-        ds = low_rank_glm_data(n, d, rank, loss, n_test=1, seed=int(seeds[k]))
-        sup = math.sqrt(q_star) * ellipsoid_sup(_signs(n_draws, n, gen) @ ds.X / n, ds.Sigma)
-        rad[k], se[k] = float(sup.mean()), float(sup.std(unbiased=True) / math.sqrt(n_draws))
+        ds = low_rank_glm_data(n, d, rank, loss, n_test=1, seed=seeds[k])
+        sup = ellipsoid_sup(sign_vectors(n_draws, n, gen) @ ds.X / n, ds.Sigma)
+        base[k], se[k] = float(sup.mean()), float(sup.std(unbiased=True) / math.sqrt(n_draws))
         tr[k] = float(torch.trace(torch.linalg.pinv(ds.Sigma, hermitian=True) @ (ds.X.T @ ds.X / n))) / rank
     return ResampledRademacher(
-        n=n, d=d, rank=rank, gamma=float(gamma), q_star=float(q_star), rho=float(rho),
-        bound=float(rademacher_bound(gamma, rho, rank, n)), jensen=math.sqrt(q_star * rank / n), rad=rad, rad_se=se,
-        trace_ratio=tr, p_trace_above_1=float(_st.chi2.sf(rank * n, rank * (n - 1))),
+        n=n, d=d, rank=rank, loss=loss, gammas=gammas, q_star=q_star, rho=float(rho),
+        bound=rademacher_bound(gammas, rho, rank, n), jensen=np.sqrt(q_star * rank / n), base=base, base_se=se,
+        trace_ratio=tr, p_trace_above_1=float(_st.chi2.sf(rank * n, rank * (n - 1))), seeds=tuple(seeds),
     )
-
-
-# --- the two-layer ReLU network: the hidden-feature class -------------------------------------------------------
-
-
-def relu_second_moment(A: torch.Tensor) -> torch.Tensor:
-    """``E[relu(a_k^T z) relu(a_l^T z)]`` for ``z ~ N(0, I)``: the degree-1 arc-cosine kernel (Cho and Saul, 2009).
-
-    ``|a_k| |a_l| (sin phi + (pi - phi) cos phi) / (2 pi)`` with ``phi`` the angle between ``a_k`` and ``a_l``; rows of
-    ``A`` (width, rank) are the first-layer weights seen from the latent ``z``.
-    """
-    A = A.to(torch.float64)
-    norms = A.norm(dim=1)
-    if bool((norms == 0).any()):
-        raise ValueError("a zero row of A gives a feature that is identically 0")
-    cos = ((A @ A.T) / (norms[:, None] * norms[None, :])).clamp(-1.0, 1.0)
-    phi = torch.arccos(cos)
-    return norms[:, None] * norms[None, :] * (torch.sin(phi) + (math.pi - phi) * cos) / (2 * math.pi)
-
-
-@dataclass(frozen=True)
-class SpectrumSummary:
-    """Numerical ranks of a covariance at relative tolerances, its stable rank ``tr / lambda_max`` and its entropy
-    effective rank ``exp(-sum p log p)`` with ``p = lambda / tr`` (Roy and Vetterli, 2007)."""
-
-    numerical_ranks: dict[float, int]
-    stable_rank: float
-    entropy_rank: float
-
-
-def spectrum_summary(Sigma: torch.Tensor, rtols: tuple[float, ...] = (1e-3, 1e-6, 1e-10)) -> SpectrumSummary:
-    """Ranks of ``Sigma`` at each relative tolerance and its two effective ranks."""
-    ev = torch.linalg.eigvalsh(Sigma.to(torch.float64)).clamp(min=0)
-    top = float(ev.max())
-    if top <= 0:
-        raise ValueError("Sigma is zero")
-    p = ev[ev > 0] / ev.sum()
-    return SpectrumSummary({float(t): int((ev > t * top).sum()) for t in rtols}, float(ev.sum() / top),
-                           float(torch.exp(-(p * p.log()).sum())))
-
-
-def ellipsoid_rademacher(H: torch.Tensor, Sigma: torch.Tensor, gamma: float, *, rtol: float | None = None,
-                         n_draws: int = 2000, generator: torch.Generator) -> Estimate:
-    """``sqrt(gamma) E_sigma sqrt(v^T Sigma^+ v)``, ``v = (1/n) sum_i sigma_i h_i``: the complexity of ``{theta^T Sigma theta <= gamma}``.
-
-    ``Sigma^+`` keeps eigenvalues above ``rtol`` times the largest: the class restricted to those directions (a lower
-    bound on the full class's complexity, equal to it when nothing is dropped).
-    """
-    if not gamma > 0:
-        raise ValueError(f"gamma must be > 0, got {gamma}")
-    H = H.to(torch.float64)
-    V = _signs(n_draws, H.shape[0], generator) @ H / H.shape[0]
-    return _estimate(math.sqrt(gamma) * ellipsoid_sup(V, Sigma, rtol=rtol, outside="drop"))
-
-
-def random_theta_rademacher(H: torch.Tensor, Sigma: torch.Tensor, gamma: float, *, n_theta: int = 2000,
-                            n_draws: int = 200, rtol: float | None = None, generator: torch.Generator) -> Estimate:
-    """A lower bound: per sign vector the best of ``n_theta`` random ``theta`` on the boundary ``theta^T Sigma theta = gamma``.
-
-    ``theta = sqrt(gamma) Sigma^{+1/2} xi / |xi|`` with ``xi`` standard normal in the kept eigenspace (rtol as in
-    :func:`ellipsoid_rademacher`); each ``theta`` is in the class, so each per-sign maximum is below the supremum.
-    """
-    evals, evecs = _eig_range(Sigma, rtol)
-    H = H.to(torch.float64)
-    xi = torch.randn(n_theta, evals.numel(), generator=generator, dtype=torch.float64)
-    thetas = math.sqrt(gamma) * (xi / xi.norm(dim=1, keepdim=True) / evals.sqrt()) @ evecs.T  # (n_theta, m)
-    V = _signs(n_draws, H.shape[0], generator) @ H / H.shape[0]
-    return _estimate((V @ thetas.T).max(dim=1).values)
-
-
-@dataclass(frozen=True)
-class ReLUComplexity:
-    """The hidden-feature class of one (sample, network) at several inversion tolerances.
-
-    ``spectrum``: of the exact ``Sigma_h``. ``measured[rtol]``: :func:`ellipsoid_rademacher` with that tolerance;
-    ``bound[rtol]``: ``sqrt(gamma rank_rtol / n)``; ``fixed_jensen[rtol]``: ``sqrt(gamma tr(Sigma_h^+ Sigma_n) / n)``
-    for this sample. ``linear``: the input-space class ``{theta^T Sigma_x theta <= gamma}`` on the same inputs.
-    """
-
-    n: int
-    d: int
-    rank: int
-    width: int
-    gamma: float
-    spectrum: SpectrumSummary
-    measured: dict[float, Estimate]
-    bound: dict[float, float]
-    fixed_jensen: dict[float, float]
-    linear: Estimate
-
-
-def relu_complexity(data: ReLUFeatureData, gamma: float = 1.0, *, rtols: tuple[float, ...] = (1e-3, 1e-6, 1e-10),
-                    n_draws: int = 2000, generator: torch.Generator) -> ReLUComplexity:
-    """Measure the squared-loss hidden-feature class of ``data`` against the reconstructed bound, per tolerance.
-
-    ``Sigma_h`` is the exact population second moment (:func:`relu_second_moment` of ``data.A``); the inputs of
-    ``data`` are drawn from the population without centring, so it applies exactly.
-    """
-    n = data.n
-    d, rank = data.X.shape[1], data.U.shape[1]
-    S_h = relu_second_moment(data.A)
-    Sn = data.H.T @ data.H / n
-    spec = spectrum_summary(S_h, rtols)
-    measured, bound, jensen = {}, {}, {}
-    for t in rtols:
-        state = generator.get_state()  # the same sign vectors at every tolerance
-        measured[float(t)] = ellipsoid_rademacher(data.H, S_h, gamma, rtol=t, n_draws=n_draws, generator=generator)
-        generator.set_state(state)
-        evals, evecs = _eig_range(S_h, t)
-        bound[float(t)] = math.sqrt(gamma * evals.numel() / n)
-        jensen[float(t)] = math.sqrt(gamma * float(((evecs.T @ Sn @ evecs).diagonal() / evals).sum()) / n)
-    Sigma_x = (d / rank) * data.U @ data.U.T
-    linear = ellipsoid_rademacher(data.X, Sigma_x, gamma, n_draws=n_draws, generator=generator)
-    return ReLUComplexity(n, d, rank, data.width, float(gamma), spec, measured, bound, jensen, linear)
