@@ -311,8 +311,10 @@ def test_robustness_theory_pages_glue_values_and_cite_figures(html_dir: Path, pa
 
 GENERALIZATION_PAGE = Path("book/theory/generalization.html")
 GENERALIZATION_FIGURES = {
-    "glm_regularization": ("fig-glm-constant", "fig-glm-regularizer", "fig-glm-tracking", "fig-glm-gap"),
-    "rademacher": ("fig-rademacher",),
+    "glm_regularization": ("fig-glm-constant", "fig-glm-regularizer", "fig-glm-optima", "fig-glm-tracking",
+                           "fig-glm-gap", "fig-glm-exponents"),
+    "rademacher": ("fig-rademacher", "fig-rademacher-samples", "fig-rademacher-direct"),
+    "relu_rademacher": ("fig-relu-spectrum", "fig-relu-complexity", "fig-relu-samples"),
     "generalization_gap": ("fig-generalization-gap",),
     "fig3_training_error": ("fig-fig3",),
 }
@@ -331,11 +333,10 @@ def test_generalization_theory_page_glues_and_cites(html_dir: Path) -> None:
     assert len(pasted) >= 20, f"expected the chapter's glued values, found {pasted}"
     assert not re.search(r"glue[^<]{0,120}(error|warning|not found|failed)", html, re.IGNORECASE)
     assert all(text.strip() and "np.float" not in text for text in pasted), pasted
+    assert "sec-relu-class" in html and "reconstructed" in html
     for notebook, figures in GENERALIZATION_FIGURES.items():
         for name in figures:
-            if name in ("fig-glm-constant", "fig-glm-regularizer", "fig-glm-tracking", "fig-glm-gap", "fig-rademacher",
-                        "fig-generalization-gap", "fig-fig3"):
-                assert f"{notebook}.html#{name}" in html, f"theory page does not reference figure {name!r}"
+            assert f"{notebook}.html#{name}" in html, f"theory page does not reference figure {name!r}"
     for directive in ("proof proposition admonition", "proof theorem admonition", "proof corollary admonition"):
         assert f'class="{directive}"' in html, f"no rendered {directive!r}"
 

@@ -43,6 +43,7 @@ __all__ = [
     "Fig1aConfig",
     "GLMRegularizationConfig",
     "RademacherConfig",
+    "ReLURademacherConfig",
     "GeneralizationGapConfig",
     "Fig3Config",
 ]
@@ -475,29 +476,30 @@ class Fig1aConfig(NotebookConfig):
 @register
 @dataclass(frozen=True)
 class GLMRegularizationConfig(NotebookConfig):
-    """Mixup as data-adaptive regularization for logistic and Poisson GLMs on low-rank synthetic data."""
+    """Mixup as data-adaptive regularization for GLMs, and what moves the exact mixup optimum."""
 
     NAME: ClassVar[str] = "glm_regularization"
 
     d: int = param(40, low=2, high=2000, help="input dimension, typically 20-200")
     rank: int = param(5, low=1, high=2000, help="rank of the input covariance (<= d), typically 1-20")
-    n_train: int = param(100, low=8, high=100000, help="training examples of the single-fit experiments, typically 50-1000")
+    n_train: int = param(100, low=8, high=100000, help="training examples of the single-size experiments, typically 50-1000")
     n_test: int = param(5000, low=100, high=1000000, help="test examples drawn from the same distribution, typically 2000-20000")
     signal_logistic: float = param(2.0, low=0, high=20, help="std of the true linear predictor for logistic data, typically 1-4")
     signal_poisson: float = param(0.5, low=0, high=3, help="std of the true linear predictor for Poisson data, typically 0.3-1")
+    signal_squared: float = param(1.0, low=0, high=20, help="std of the true linear predictor for the squared-loss control, typically 0.5-2")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="first Beta parameter of lam for the mixup fits, typically 0.2-2")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter of lam, typically equal to alpha")
+    optimum_seeds: int = param(20, low=2, high=10000, help="data draws on which ERM and the exact mixup optimum are compared, typically 10-100")
     epochs: int = param(400, low=1, high=100000, help="full-batch gradient steps of the tracked fits, typically 200-2000")
     lr_logistic: float = param(0.5, low=0, high=100, low_open=True, help="learning rate of the tracked logistic fits, typically 0.1-1")
     lr_poisson: float = param(0.05, low=0, high=100, low_open=True, help="learning rate of the tracked Poisson fits, typically 0.01-0.1")
-    n_mix: int = param(16, low=1, high=1000, help="mixed copies per example in the Newton mixup fits (sample of the mixup loss), typically 8-64")
-    n_grid: tuple[int, ...] = param((50, 100, 200, 400, 800), low=8, high=100000, help="training sizes of the gap-versus-n sweep, each >= 8")
+    n_grid: tuple[int, ...] = param((50, 100, 200, 400), low=8, high=100000, help="training sizes of the gap-versus-n sweep, each >= 8")
     rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20), low=1, high=2000, help="covariance ranks of the gap-versus-rank sweep, each <= d")
     sweep_n: int = param(200, low=8, high=100000, help="training size of the gap-versus-rank sweep, typically 100-1000")
-    n_seeds: int = param(5, low=1, high=100, help="data seeds per point of the gap sweeps, typically 3-20")
+    n_seeds: int = param(20, low=2, high=1000, help="data draws per point of the gap sweeps, typically 10-100")
     alpha_grid: tuple[float, ...] = param((0.2, 0.5, 1.0, 2.0, 4.0), low=0, high=64, low_open=True,
-                                          help="alpha = beta values at which E[(1-lam)^2/lam^2] is examined, each in (0, 64]")
-    quad_order: int = param(24, low=4, high=512, help="Gauss-Jacobi nodes for the exact mixup loss, typically 16-64")
+                                          help="alpha = beta values of the constant's check and the squared-loss check, each in (0, 64]")
+    quad_order: int = param(16, low=4, high=512, help="Gauss-Jacobi nodes in lam for the exact mixup loss, typically 12-32")
     seed: int = param(0, low=0, high=SEED_MAX, help="seed of the data, the mixing draws and the initialisation")
 
     def _check_together(self) -> None:
@@ -509,7 +511,8 @@ class GLMRegularizationConfig(NotebookConfig):
 @register
 @dataclass(frozen=True)
 class RademacherConfig(NotebookConfig):
-    """The Rademacher complexity of W_gamma measured against the theorem's bound as gamma and the rank vary."""
+    """The Rademacher complexity of W_gamma measured directly, on one sample and over resampled samples, against the
+    theorem's bound as gamma and the rank vary."""
 
     NAME: ClassVar[str] = "rademacher"
 
@@ -517,10 +520,17 @@ class RademacherConfig(NotebookConfig):
     n: int = param(200, low=4, high=100000, help="sample size, typically 100-2000")
     rank_grid: tuple[int, ...] = param((1, 2, 5, 10, 20, 50), low=1, high=5000, help="covariance ranks, each <= d")
     gamma_grid: tuple[float, ...] = param((0.01, 0.03, 0.1, 0.3, 1.0, 3.0), low=0, low_open=True,
-                                          help="constraint levels gamma of W_gamma, each > 0, typically 0.01-10")
+                                          help="constraint levels gamma of W_gamma, each > 0, typically 0.01-10 (the level where the bound is tightest is added)")
     gamma_rank: float = param(0.3, low=0, low_open=True, help="gamma of the rank sweep, typically 0.1-1")
     q_max: float = param(16.0, low=0, low_open=True, help="bound on theta^T Sigma theta defining Theta (needed for rho > 0), typically 4-100")
-    n_draws: int = param(2000, low=2, high=10000000, help="sign vectors of the Monte Carlo expectation, typically 500-20000")
+    n_samples: int = param(100, low=2, high=100000, help="resampled samples S per rank, typically 20-1000")
+    n_draws: int = param(2000, low=2, high=10000000, help="sign vectors per sample (Monte Carlo over sigma), typically 500-20000")
+    n_confirm: int = param(20000, low=2, high=10000000, help="fresh sign vectors that re-measure the sample closest to exceeding the bound, typically 10000-100000")
+    direct_gammas: tuple[float, ...] = param((0.1, 0.3, 1.0), low=0, low_open=True, help="gamma values of the direct maximisation, each > 0")
+    direct_rank: int = param(5, low=1, high=5000, help="covariance rank of the direct maximisation's sample (<= d)")
+    direct_draws: int = param(50, low=2, high=100000, help="sign vectors of the direct maximisation, typically 50-1000")
+    direct_restarts: int = param(4, low=1, high=1000, help="random starting directions per sign vector, typically 2-10")
+    direct_steps: int = param(40, low=1, high=10000, help="projected gradient-ascent steps per start, typically 10-100")
     rho_sample: int = param(5000, low=100, high=10000000, help="inputs drawn to estimate rho, typically 2000-100000")
     rho_directions: int = param(64, low=1, high=100000, help="random directions tried in the rho estimate, typically 32-512")
     loss: str = param("logistic", choices=("logistic", "poisson"), help="GLM whose A'' defines W_gamma and rho")
@@ -530,6 +540,42 @@ class RademacherConfig(NotebookConfig):
         if max(self.rank_grid) > self.d:
             self._refuse_together(f"every rank_grid value (largest {max(self.rank_grid)}) must be <= d ({self.d}); "
                                   f"lower it or raise d")
+        if self.direct_rank > self.d:
+            self._refuse_together(f"direct_rank ({self.direct_rank}) must be <= d ({self.d}); lower it or raise d")
+
+
+@register
+@dataclass(frozen=True)
+class ReLURademacherConfig(NotebookConfig):
+    """The two-layer ReLU network's hidden-feature class (reconstructed): its covariance's rank and the measured
+    complexity against the input rank, the width and the input dimension."""
+
+    NAME: ClassVar[str] = "relu_rademacher"
+
+    n: int = param(200, low=4, high=100000, help="sample size, typically 100-2000")
+    d: int = param(50, low=1, high=100000, help="input dimension, typically 20-500")
+    rank: int = param(5, low=1, high=100000, help="input rank of the width and d sweeps and of the bound checks (<= d)")
+    width: int = param(64, low=1, high=100000, help="hidden units of the rank sweep and of the bound checks, typically 16-256")
+    rank_grid: tuple[int, ...] = param((1, 2, 3, 5, 10, 20, 50), low=1, high=100000, help="input ranks, each <= d")
+    width_grid: tuple[int, ...] = param((8, 16, 32, 64, 128, 256), low=1, high=100000, help="hidden widths of the width sweep")
+    width_ranks: tuple[int, ...] = param((2, 5), low=1, high=100000, help="input ranks of the width sweep, each <= d")
+    d_grid: tuple[int, ...] = param((5, 20, 50, 200, 1000), low=1, high=100000, help="input dimensions of the d sweep, each >= rank")
+    rtols: tuple[float, ...] = param((1e-3, 1e-6, 1e-10), low=0, high=1, low_open=True, high_open=True,
+                                     help="relative eigenvalue tolerances of the numerical ranks, each in (0, 1)")
+    gamma: float = param(1.0, low=0, low_open=True, help="constraint level of the class theta^T Sigma_h theta <= gamma (squared loss)")
+    n_samples: int = param(20, low=2, high=100000, help="samples S drawn from each population, typically 10-100")
+    n_draws: int = param(2000, low=2, high=10000000, help="sign vectors per sample (Monte Carlo over sigma), typically 500-20000")
+    n_confirm: int = param(20000, low=2, high=10000000, help="fresh sign vectors that re-measure the sample closest to exceeding the bound")
+    mc_draws: int = param(100000, low=2, high=100000000, help="Gaussian draws of the Monte Carlo check of Sigma_h, typically 1e5-1e6")
+    seed: int = param(0, low=0, high=SEED_MAX, help="seed of the populations (subspace, first layer), samples and sign vectors")
+
+    def _check_together(self) -> None:
+        ranks = (self.rank, *self.rank_grid, *self.width_ranks)
+        if max(ranks) > self.d:
+            self._refuse_together(f"rank, rank_grid and width_ranks (largest {max(ranks)}) must be <= d ({self.d}); "
+                                  f"lower them or raise d")
+        if min(self.d_grid) < self.rank:
+            self._refuse_together(f"every d_grid value (smallest {min(self.d_grid)}) must be >= rank ({self.rank})")
 
 
 @register

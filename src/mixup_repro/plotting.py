@@ -5,18 +5,25 @@ Captions (in the notebooks' figure metadata) carry the message; axis labels are 
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 from matplotlib.ticker import PercentFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from scipy import stats as _st
 
+from . import stats
 from .results import Result
+from .theory import rademacher as rademacher_theory
 
 __all__ = ["apply_style", "MODEL_LABELS", "lemma31_table", "plot_lemma31_training", "plot_lemma31_remainder",
            "plot_thm_chain", "plot_thm_radius", "plot_thm_eps", "plot_fig1a", "fig1a_frame", "fig1a_table",
-           "plot_glm_constant", "plot_glm_regularizer", "plot_glm_tracking", "plot_glm_gap", "plot_rademacher",
+           "plot_glm_constant", "plot_glm_regularizer", "plot_glm_optima", "plot_glm_tracking", "plot_glm_gap",
+           "plot_glm_exponents", "plot_rademacher", "plot_rademacher_samples", "plot_rademacher_direct",
+           "plot_relu_spectrum", "plot_relu_complexity", "plot_relu_samples",
            "plot_generalization_gap", "plot_fig3"]
 
 MODEL_LABELS = {"logistic": "logistic regression", "relu_mlp": "ReLU MLP", "tanh_mlp": "tanh MLP"}
@@ -323,7 +330,7 @@ def plot_glm_regularizer(result: Result) -> Figure:
 
 def plot_glm_tracking(result: Result) -> Figure:
     """Per GLM (rows): theta^T Sigma theta, ||theta||^2 and test - clean train loss over gradient steps (dotted: the
-    Newton optimum of each objective)."""
+    optimum of each objective: ERM and ridge by Newton, mixup exact)."""
     a = result.arrays
     losses = [x for x in GLM_LABELS if f"{x}.track.ERM.epoch" in a]
     apply_style()
@@ -335,9 +342,9 @@ def plot_glm_tracking(result: Result) -> Figure:
             axes[row, 1].plot(ep, a[f"{x}.track.{m}.norm_sq"], color=_color(m), label=m)
             axes[row, 2].plot(ep, a[f"{x}.track.{m}.test_loss"] - a[f"{x}.track.{m}.train_loss_clean"], color=_color(m),
                               label=m, lw=1 if m == "mixup" else 1.8)
-            if f"{x}.optimum.{m}" in a:
+            if f"{x}.track_optimum.{m}" in a:
                 for col in range(3):
-                    axes[row, col].axhline(a[f"{x}.optimum.{m}"][col], color=_color(m), ls=":", lw=1.5)
+                    axes[row, col].axhline(a[f"{x}.track_optimum.{m}"][col], color=_color(m), ls=":", lw=1.5)
         axes[row, 0].set_ylabel(r"$\theta^\top\Sigma\theta$")
         axes[row, 1].set_ylabel(r"$\|\theta\|^2$")
         axes[row, 2].set_ylabel("test - clean train loss (nats)")
@@ -393,18 +400,99 @@ def plot_glm_gap(result: Result) -> Figure:
     return fig
 
 
+def _mean_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of the t interval over the last axis' replicates (for error bars)."""
+    iv = stats.t_interval(np.asarray(values, dtype=float), level)
+    return iv.estimate, (iv.ci_high - iv.ci_low) / 2
+
+
+def _strip(ax, x: float, values: np.ndarray, color, label: str | None = None, width: float = 0.25) -> None:
+    """Per-draw values as jittered points at ``x`` (deterministic jitter) and their mean with a 95% t interval."""
+    values = np.asarray(values, dtype=float)
+    jitter = np.linspace(-width / 2, width / 2, values.size) if values.size > 1 else np.zeros(1)
+    ax.plot(x + jitter, values, ls="none", marker="o", ms=3, alpha=0.45, color=color)
+    mean, half = _mean_ci(values)
+    ax.errorbar([x + width / 2 + 0.12], [mean], yerr=[half], color=color, marker="D", ms=5, capsize=3, label=label)
+
+
+def plot_glm_optima(result: Result) -> Figure:
+    """Per GLM (rows): per data draw, ERM against the exact mixup optimum: the relative change of theta^T Sigma theta,
+    the centred gap difference mixup - ERM, and the cosine of the predicted and the true move (order 2: R1 + R2;
+    order 3: with the cubic term); diamonds: mean with its 95% t interval over the draws."""
+    a, cfg = result.arrays, result.config
+    losses = [x for x in GLM_LABELS if f"{x}.optimum.quad_pop_erm" in a]
+    apply_style()
+    fig, axes = plt.subplots(len(losses), 3, figsize=(12.5, 3.3 * len(losses)), squeeze=False)
+    palette = sns.color_palette("colorblind")
+    for row, x in enumerate(losses):
+        o = lambda k: a[f"{x}.optimum.{k}"]  # noqa: E731
+        _strip(axes[row, 0], 0, o("quad_pop_mix") / o("quad_pop_erm") - 1, palette[1])
+        _strip(axes[row, 0], 1, o("quad_emp_mix") / o("quad_emp_erm") - 1, palette[0])
+        axes[row, 0].set_xticks([0.1, 1.1], [r"population $\Sigma$", r"sample $\hat\Sigma$"])
+        axes[row, 0].yaxis.set_major_formatter(PercentFormatter(1.0))
+        axes[row, 0].set_ylabel(r"$\theta^\top\Sigma\theta$: mixup / ERM - 1")
+        _strip(axes[row, 1], 0, o("gap_mix") - o("gap_erm"), palette[1])
+        axes[row, 1].set_xticks([0.1], ["mixup - ERM"])
+        axes[row, 1].set_ylabel("centred test - train gap difference (nats)")
+        _strip(axes[row, 2], 0, o("cos_move2"), palette[2])
+        _strip(axes[row, 2], 1, o("cos_move3"), palette[4])
+        axes[row, 2].set_xticks([0.1, 1.1], [r"$R_1 + R_2$", r"$R_1 + R_2$ + cubic"])
+        axes[row, 2].set_ylim(-1.05, 1.05)
+        axes[row, 2].set_ylabel("cos(predicted move, true move)")
+        for ax in axes[row]:
+            ax.axhline(0, color="0.3", lw=0.8)
+            ax.set_xlim(-0.5, 1.7)
+        axes[row, 0].text(0.03, 0.95, f"{GLM_LABELS[x]}, {cfg['optimum_seeds']} draws", transform=axes[row, 0].transAxes,
+                          va="top")
+    fig.tight_layout()
+    return fig
+
+
+def plot_glm_exponents(result: Result) -> Figure:
+    """Per GLM: the exponents of the mean gap in n and in the rank, ERM and mixup, with 95% t intervals over the draws
+    (delta method); the bound's -1/2 and +1/2 (dashed) and the classical rank / n's -1 and +1 (dotted)."""
+    a, cfg = result.arrays, result.config
+    losses = [x for x in GLM_LABELS if f"{x}.gap_n.ERM" in a]
+    apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=False)
+    for col, (sweep, xs, ref) in enumerate((("n", a["gap_n.n"], -1), ("rank", a["gap_rank.rank"], 1))):
+        ax = axes[col]
+        for i, x in enumerate(losses):
+            for j, m in enumerate(("ERM", "mixup")):
+                Y = a[f"{x}.gap_{sweep}.{m}"]
+                if np.any(Y.mean(axis=1) <= 0):
+                    continue
+                iv = stats.loglog_exponent(xs, Y).interval
+                pos = i + (j - 0.5) * 0.25
+                ax.errorbar([pos], [iv.estimate], yerr=[[iv.estimate - iv.ci_low], [iv.ci_high - iv.estimate]],
+                            marker="o", capsize=3, color=_color(m), label=m if i == 0 else None)
+        ax.axhline(0.5 * ref, color="0.4", ls="--", lw=1, label=r"bound $\sqrt{rank/n}$")
+        ax.axhline(ref, color="0.4", ls=":", lw=1, label=r"$rank/n$")
+        ax.set_xticks(range(len(losses)), [GLM_LABELS[x] for x in losses])
+        ax.set_xlim(-0.6, len(losses) - 0.4)
+        ax.set_ylabel(f"exponent of the mean gap in {'n' if sweep == 'n' else 'the rank'}")
+        if col == 0:
+            ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_rademacher(result: Result) -> Figure:
-    """Left: measured Rad(W_gamma) (+/- 2 SE) and the bound against gamma, per rank. Right: against the rank at one
-    gamma, with the rank bound, the d-scaling bound and sqrt(q* rank / n)."""
+    """Left: Rad(W_gamma) averaged over the resampled samples (95% t interval) and the bound (dashed) against gamma,
+    per rank. Right: against the rank at one gamma, with sqrt(q* rank / n), the bound, and the bound with d in place
+    of the rank."""
     a, cfg = result.arrays, result.config
     apply_style()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     palette = sns.color_palette("viridis", len(a["rank"]))
+    order = np.argsort(a["gamma"])
+    gam = a["gamma"][order]
     ax = axes[0]
     for k, r in enumerate(a["rank"]):
-        ax.errorbar(a["gamma"], a["measured"][k], yerr=2 * a["measured_se"][k], color=palette[k], marker="o", ms=3,
-                    capsize=2, label=f"rank {int(r)}")
-        ax.plot(a["gamma"], a["bound"][k], color=palette[k], ls="--", lw=1)
+        mean = a["rad"][k].mean(axis=1)[order]
+        half = np.array([_mean_ci(a["rad"][k, g])[1] for g in order])
+        ax.errorbar(gam, mean, yerr=half, color=palette[k], marker="o", ms=3, capsize=2, label=f"rank {int(r)}")
+        ax.plot(gam, a["bound"][k][order], color=palette[k], ls="--", lw=1)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"constraint level $\gamma$")
@@ -412,18 +500,168 @@ def plot_rademacher(result: Result) -> Figure:
     ax.legend(loc="upper left", fontsize=8, ncol=2)
     ax = axes[1]
     ranks = a["rank"]
-    ax.errorbar(ranks, a["rank_sweep.measured"], yerr=2 * a["rank_sweep.measured_se"], marker="o", color="k",
-                capsize=2, label="measured (Monte Carlo, 2 SE)")
-    ax.plot(ranks, a["rank_sweep.jensen"], color="0.4", ls=":", label=r"$\sqrt{q^*\,rank/n}$")
-    ax.plot(ranks, a["rank_sweep.bound"], color=sns.color_palette("colorblind")[1], ls="--",
-            label=r"bound, $\sqrt{rank/n}$ scaling")
-    ax.plot(ranks, a["rank_sweep.bound_d"], color=sns.color_palette("colorblind")[3], ls="-.",
-            label=r"bound with $d$ in place of rank")
+    rho = result.metrics["rho_gaussian"]
+    q = float(rademacher_theory.q_of_gamma(cfg["gamma_rank"], cfg["loss"], cfg["q_max"]))
+    base_mean = a["base"].mean(axis=1)
+    half = np.array([_mean_ci(b)[1] for b in a["base"]])
+    ax.errorbar(ranks, math.sqrt(q) * base_mean, yerr=math.sqrt(q) * half, marker="o", color="k", capsize=2,
+                label=f"measured, mean over {a['base'].shape[1]} samples")
+    ax.plot(ranks, np.sqrt(q * ranks / cfg["n"]), color="0.4", ls=":", label=r"$\sqrt{q^*\,rank/n}$")
+    ax.plot(ranks, rademacher_theory.rademacher_bound(cfg["gamma_rank"], rho, ranks, cfg["n"]),
+            color=sns.color_palette("colorblind")[1], ls="--", label=r"bound, $\sqrt{rank/n}$ scaling")
+    ax.plot(ranks, rademacher_theory.rademacher_bound(cfg["gamma_rank"], rho, np.full(len(ranks), cfg["d"]), cfg["n"]),
+            color=sns.color_palette("colorblind")[3], ls="-.", label=r"bound with $d$ in place of rank")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"rank of the input covariance (d = {cfg['d']}, n = {cfg['n']})")
     ax.set_ylabel(rf"Rademacher complexity at $\gamma = {cfg['gamma_rank']:g}$")
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rademacher_samples(result: Result) -> Figure:
+    """Left: at gamma = rho q_max, Rad(W_gamma, S) / bound for every resampled sample S, per rank, and their mean
+    (95% t interval). Right: the empirical distribution of n tr(Sigma^+ Sigma_n) for the largest rank against its
+    chi-square law."""
+    a, cfg, m = result.arrays, result.config, result.metrics
+    tight = int(np.argmin(np.abs(a["gamma"] - m["gamma_tight"])))
+    apply_style()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.0))
+    palette = sns.color_palette("viridis", len(a["rank"]))
+    ax = axes[0]
+    for k, r in enumerate(a["rank"]):
+        _strip(ax, k, a["rad"][k, tight] / a["bound"][k, tight] - 1, palette[k])
+    ax.axhline(0, color="0.2", lw=1, ls="--")
+    ax.set_xticks(range(len(a["rank"])), [f"{int(r)}" for r in a["rank"]])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel(f"rank of the input covariance ({a['rad'].shape[2]} samples per rank, n = {cfg['n']})")
+    ax.set_ylabel(r"Rad$(W_\gamma, S)$ / bound - 1")
+    ax = axes[1]
+    k = len(a["rank"]) - 1
+    r, n = int(a["rank"][k]), cfg["n"]
+    t = np.sort(a["trace_ratio"][k] * r * n)
+    ax.step(t / (r * n), np.arange(1, t.size + 1) / t.size, where="post", color="k", label="resampled samples")
+    grid = np.linspace(t.min(), t.max(), 400)
+    ax.plot(grid / (r * n), _st.chi2.cdf(grid, r * (n - 1)), color=sns.color_palette("colorblind")[1], ls="--",
+            label=rf"$\chi^2_{{{r}({n}-1)}}$ / ({r} n)")
+    ax.axvline(1, color="0.4", ls=":", lw=1)
+    ax.set_xlabel(rf"$\mathrm{{tr}}(\Sigma^+\hat\Sigma)$ / rank (rank {r})")
+    ax.set_ylabel("fraction of samples below")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_rademacher_direct(result: Result) -> Figure:
+    """On one sample, against gamma: the population class (closed form), the class with sample expectations (value
+    found, rigorous upper bound where it is finite, estimated upper value) and the theorem's bound."""
+    a, cfg = result.arrays, result.config
+    g = a["direct.gamma"]
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    palette = sns.color_palette("colorblind")
+    ax.plot(g, a["direct.pop_closed"], marker="o", color=palette[0], label="population class (closed form)")
+    ax.plot(g, a["direct.pop_lower"], ls="none", marker="x", ms=8, color=palette[0],
+            label="population class, direct maximisation")
+    ax.plot(g, a["direct.sample_lower"], marker="s", color=palette[1], label="sample class, value found")
+    finite = a["direct.sample_q_bar"] < cfg["q_max"]
+    ax.plot(g[finite], a["direct.sample_upper"][finite], ls="none", marker="v", color=palette[1],
+            label="sample class, rigorous upper bound")
+    ax.plot(g, a["direct.sample_upper_estimate"], ls=":", marker="^", color=palette[1],
+            label="sample class, estimated upper value")
+    ax.plot(g, a["direct.bound"], ls="--", color="0.3", label="theorem's bound")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(rf"constraint level $\gamma$ (rank {cfg['direct_rank']}, n = {cfg['n']})")
+    ax.set_ylabel("Rademacher complexity")
+    ax.legend(loc="upper left", fontsize=7.5)
+    fig.tight_layout()
+    return fig
+
+
+def plot_relu_spectrum(result: Result) -> Figure:
+    """Eigenvalues of the hidden-feature covariance Sigma_h over the largest, per input rank, with the tolerances."""
+    a, cfg = result.arrays, result.config
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    palette = sns.color_palette("viridis", len(a["rank.rank"]))
+    for k, r in enumerate(a["rank.rank"]):
+        ev = np.clip(a["rank.eigenvalues"][k], 1e-18, None)
+        ax.plot(np.arange(1, ev.size + 1), ev, color=palette[k], marker=".", label=f"input rank {int(r)}")
+    for t in a["rank.tolerances"]:
+        ax.axhline(t, color="0.5", ls=":", lw=1)
+    ax.set_yscale("log")
+    ax.set_ylim(1e-18, 2)
+    ax.set_xlabel(f"eigenvalue index (width {cfg['width']})")
+    ax.set_ylabel(r"eigenvalue of $\Sigma_h$ / largest")
+    ax.legend(loc="lower left", fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_relu_complexity(result: Result) -> Figure:
+    """The hidden-feature class's complexity (mean over samples, 95% t interval) against the input rank (the class
+    itself, the classes restricted by each tolerance, and the input-space class), the width and d, with
+    sqrt(gamma k / n) (dashed) for the k kept eigenvalues."""
+    a, cfg = result.arrays, result.config
+    apply_style()
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    palette = sns.color_palette("colorblind")
+    ax = axes[0]
+    r = a["rank.rank"]
+    for j, t in enumerate(a["rank.tolerances"]):
+        label = r"$\Sigma_h$ whole (roundoff)" if j == 0 else f"eigenvalues > {t:.0e} of the largest"
+        mean = a["rank.rad"][:, j].mean(axis=1)
+        half = np.array([_mean_ci(v)[1] for v in a["rank.rad"][:, j]])
+        ax.errorbar(r, mean, yerr=half, marker="o", ms=3, capsize=2, color=palette[j], label=label)
+        ax.plot(r, a["rank.bound"][:, j], color=palette[j], ls="--", lw=1)
+    ax.errorbar(r, a["rank.linear"].mean(axis=1), yerr=[_mean_ci(v)[1] for v in a["rank.linear"]], marker="s", ms=3,
+                color="k", capsize=2, label=r"input-space class $\theta^\top\Sigma_x\theta \leq \gamma$")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"input rank (width {cfg['width']}, d = {cfg['d']})")
+    ax.set_ylabel(f"Rademacher complexity (n = {cfg['n']})")
+    ax.legend(loc="lower right", fontsize=7)
+    ax = axes[1]
+    w = a["width.width"]
+    for i, ir in enumerate(a["width.input_rank"]):
+        half = np.array([_mean_ci(v)[1] for v in a["width.rad"][i]])
+        ax.errorbar(w, a["width.rad"][i].mean(axis=1), yerr=half, marker="o", ms=3, capsize=2, color=palette[i],
+                    label=f"input rank {int(ir)}")
+        ax.plot(w, a["width.bound"][i], color=palette[i], ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"width (d = {cfg['d']})")
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axes[2]
+    half = np.array([_mean_ci(v)[1] for v in a["d.rad"]])
+    ax.errorbar(a["d.d"], a["d.rad"].mean(axis=1), yerr=half, marker="o", ms=3, capsize=2, color=palette[0],
+                label=f"input rank {cfg['rank']}, width {cfg['width']}")
+    ax.plot(a["d.d"], a["d.bound"], color=palette[0], ls="--", lw=1, label=r"$\sqrt{\gamma\,\mathrm{rank}(\Sigma_h)/n}$")
+    ax.set_xscale("log")
+    ax.set_xlabel("input dimension d")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_relu_samples(result: Result) -> Figure:
+    """Per sample: the class's complexity and the fixed-sample Jensen value sqrt(gamma tr(Sigma_h^+ Sigma_n) / n),
+    over the reconstructed bound; the mean with its 95% t interval."""
+    a, cfg = result.arrays, result.config
+    apply_style()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    palette = sns.color_palette("colorblind")
+    bound = float(a["main.bound"])
+    _strip(ax, 0, a["main.rad"] / bound - 1, palette[0])
+    _strip(ax, 1, a["main.fixed_jensen"] / bound - 1, palette[1])
+    ax.axhline(0, color="0.2", ls="--", lw=1)
+    ax.set_xticks([0.1, 1.1], [r"Rad$(S)$", r"$\sqrt{\gamma\,\mathrm{tr}(\Sigma_h^+\hat\Sigma_h)/n}$"])
+    ax.set_xlim(-0.5, 1.7)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylabel("over the bound - 1")
+    ax.set_xlabel(f"{a['main.rad'].size} samples (input rank {cfg['rank']}, width {cfg['width']}, n = {cfg['n']})")
     fig.tight_layout()
     return fig
 

@@ -24,6 +24,7 @@ PAPER_RESULTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Theorems 3.1, 3.2", ("thm31_logistic", "thm32_relu")),
     ("Figure 1a (FGSM)", ("fig1a_fgsm",)),
     ("GLM regularization, Rademacher bound", ("glm_regularization", "rademacher")),
+    ("Two-layer ReLU bound (reconstructed)", ("relu_rademacher",)),
     ("Figures 1b, 5-8", ("generalization_gap",)),
     ("Figure 3", ("fig3_training_error",)),
 )
