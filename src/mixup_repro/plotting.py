@@ -368,8 +368,8 @@ def _gap_frame(result: Result, loss: str, sweep: str) -> pd.DataFrame:
 
 
 def plot_glm_gap(result: Result) -> Figure:
-    """Centred test - train gap of Newton fits against n and against rank, mean +/- sd over seeds, with
-    sqrt(rank/n) and rank/n guides anchored at the ERM mean of the first point."""
+    """Centred test - train gap of the ERM fits and exact mixup optima against n and against rank, mean +/- sd over
+    seeds, with sqrt(rank/n) and rank/n guides anchored at the ERM mean of the first point."""
     a, cfg = result.arrays, result.config
     losses = [x for x in GLM_LABELS if f"{x}.gap_n.ERM" in a]
     apply_style()

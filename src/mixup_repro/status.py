@@ -23,8 +23,7 @@ PAPER_RESULTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Lemma 3.1, Figure 2", ("lemma31_fig2",)),
     ("Theorems 3.1, 3.2", ("thm31_logistic", "thm32_relu")),
     ("Figure 1a (FGSM)", ("fig1a_fgsm",)),
-    ("GLM regularization, Rademacher bound", ("glm_regularization", "rademacher")),
-    ("Two-layer ReLU bound (reconstructed)", ("relu_rademacher",)),
+    ("GLM regularization, Rademacher bounds", ("glm_regularization", "rademacher", "relu_rademacher")),
     ("Figures 1b, 5-8", ("generalization_gap",)),
     ("Figure 3", ("fig3_training_error",)),
 )
