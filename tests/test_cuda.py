@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from mixup_repro.attacks import pgd
-from mixup_repro.train import _cudnn_mode, fit
+from mixup_repro.checkpoint import CheckpointOptions
+from mixup_repro.train import DeviceOptions, _cudnn_mode, fit
 from mixup_repro.vision_models import build_vision_model
 
 #: MIXUP_REPRO_TEST_DEVICE=cpu runs these tests on the CPU, to check the tests themselves without a GPU.
@@ -35,14 +36,14 @@ def _data(n=512, learnable=False):
     return X, y
 
 
-def _run(model_name="cnn", learnable=False, **kwargs):
+def _run(model_name="cnn", learnable=False, epochs=2, checkpoint=None, hooks=(), **device_options):
+    """A mixup run on DEVICE; ``device_options`` are fields of DeviceOptions."""
     n, bs = SIZES[model_name]
     X, y = _data(n, learnable)
     net = build_vision_model(model_name, (3, 32, 32), 10, generator=torch.Generator().manual_seed(1), hidden=(64,))
-    args = dict(alpha=1.0, epochs=2, lr=0.05, seed=3, loss="cross_entropy", batch_size=bs, momentum=0.9,
-                X_test=X[: n // 4], y_test=y[: n // 4], progress=False, device=DEVICE)
-    args.update(kwargs)
-    hist = fit(net, X, y, **args)
+    hist = fit(net, X, y, alpha=1.0, epochs=epochs, lr=0.05, seed=3, loss="cross_entropy", batch_size=bs,
+               momentum=0.9, X_test=X[: n // 4], y_test=y[: n // 4], progress=False, hooks=hooks,
+               checkpoint=checkpoint, device=DeviceOptions(device=DEVICE, **device_options))
     return torch.cat([p.detach().flatten().cpu() for p in net.parameters()]), hist
 
 
@@ -106,8 +107,8 @@ def test_resume_on_the_gpu_is_the_uninterrupted_run(tmp_path, model_name):
     full, hf = _run(model_name, epochs=4)
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        _run(model_name, epochs=4, checkpoint_path=ckpt, checkpoint_every=1, hooks=[_StopAfter(2)])
-    resumed, hr = _run(model_name, epochs=4, checkpoint_path=ckpt, checkpoint_every=1)
+        _run(model_name, epochs=4, checkpoint=CheckpointOptions(ckpt, every=1), hooks=[_StopAfter(2)])
+    resumed, hr = _run(model_name, epochs=4, checkpoint=CheckpointOptions(ckpt, every=1))
     assert hr.resumed_from == 2
     assert torch.equal(full, resumed) and hf.records == hr.records
 

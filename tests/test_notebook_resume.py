@@ -35,7 +35,7 @@ def test_an_interrupted_notebook_run_resumes_bitwise(tmp_path, monkeypatch):
     paths = []
 
     def interrupted(model, X, y, **kw):
-        paths.append(kw.get("checkpoint_path"))
+        paths.append(kw["checkpoint"].path if "checkpoint" in kw else None)
         if len(paths) == 3:
             def stop(epoch, m):
                 if epoch == 3:
@@ -89,7 +89,7 @@ def test_runs_that_are_not_saved_write_no_checkpoints(tmp_path, monkeypatch):
     real_fit = experiments.fit
 
     def spy(model, X, y, **kw):
-        paths.append(kw.get("checkpoint_path"))
+        paths.append(kw["checkpoint"].path if "checkpoint" in kw else None)
         return real_fit(model, X, y, **kw)
 
     monkeypatch.setattr(experiments, "fit", spy)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from mixup_repro.checkpoint import CheckpointOptions
 from mixup_repro.models import build_model
 from mixup_repro.train import fit
 
@@ -27,13 +28,13 @@ def test_resume_restores_the_cosine_schedule(tmp_path):
     model = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
     try:
         fit(model, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
-            checkpoint_path=path, checkpoint_every=1, epochs=12, hooks=[stop_after_5])
+            checkpoint=CheckpointOptions(path, every=1), epochs=12, hooks=[stop_after_5])
     except Stop:
         pass
     assert path.exists()
     resumed = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
     hist = fit(resumed, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
-               checkpoint_path=path, checkpoint_every=1, epochs=12)
+               checkpoint=CheckpointOptions(path, every=1), epochs=12)
     assert hist.resumed_from >= 4
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)

@@ -18,12 +18,13 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from .checkpoint import CheckpointOptions
 from .config import Lemma31Config
 from .data.synthetic import alternating_line, two_moons
 from .models import Scaled, build_model, init_from_generator
 from .results import Result, cached, provenance, results_dir, save_result, source_fingerprint
 from .taylor import mixup_loss_exact, mixup_loss_tilted, taylor_approx, taylor_terms
-from .train import MixupLossHook, TaylorHook, fit
+from .train import DeviceOptions, MixupLossHook, TaylorHook, fit
 
 __all__ = ["LEMMA31_MODELS", "FIG2_RTOL", "IDENTITY_TOL", "run_lemma31", "run_thm31", "run_thm32", "run_fig1a", "summarize",
            "book_values", "thm_book_values", "fig1a_book_values", "figure_note", "provenance_text"]
@@ -75,9 +76,10 @@ class _Checkpoints:
         self.prefix = f"{cfg.config_hash()}-"
         self.count = 0
 
-    def next(self) -> dict:
+    def next(self) -> CheckpointOptions:
+        """The checkpoint of the next training; a corrupt one, or one of another training, is discarded."""
         self.count += 1
-        return {"checkpoint_path": self.folder / f"fit{self.count:03d}.ckpt", "checkpoint_seconds": CHECKPOINT_SECONDS}
+        return CheckpointOptions(self.folder / f"fit{self.count:03d}.ckpt", seconds=CHECKPOINT_SECONDS, discard_bad=True)
 
     def remove(self) -> None:
         """Delete this config's checkpoints (of any library source) once its result is safe."""
@@ -96,7 +98,7 @@ def _fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, checkpoint
     """
     checkpoints = _checkpoints.get()
     if checkpoints is not None and checkpoint:
-        kwargs.update(checkpoints.next(), discard_bad_checkpoint=True)
+        kwargs["checkpoint"] = checkpoints.next()
     return fit(model, X, y, **kwargs)
 
 
@@ -807,8 +809,9 @@ def _run_fig1a(cfg, *, progress: bool, save: bool) -> Result:
             hist = _fit(model, train.X, train.y, alpha=alpha, beta=cfg.beta if alpha else None, epochs=cfg.epochs,
                         lr=cfg.lr, seed=seed, loss="cross_entropy", batch_size=min(cfg.batch_size, train.n),
                         optimizer="sgd", momentum=cfg.momentum, weight_decay=cfg.weight_decay,
-                        lr_schedule=cfg.lr_schedule, device=device, eval_batch_size=cfg.eval_batch_size,
-                        autocast_dtype=_autocast_dtype(cfg.bf16, device), compile=cfg.compile,
+                        lr_schedule=cfg.lr_schedule,
+                        device=DeviceOptions(device=device, eval_batch_size=cfg.eval_batch_size,
+                                             autocast_dtype=_autocast_dtype(cfg.bf16, device), compile=cfg.compile),
                         progress=f"{method} seed {seed}" if progress else False)
             for col in ("epoch", "train_loss_clean", "train_err_clean", "mixup_loss"):
                 arrays[f"{key}.{col}"] = hist.column(col)
@@ -1480,9 +1483,10 @@ def _image_runs(train, test, model: str, alphas, n_seeds: int, base_seed: int, *
             net = _image_model(model, train, hidden, _seed_for(base_seed, s))  # same init for every method
             hist = _fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=seed, loss="cross_entropy",
                         batch_size=min(batch_size, train.n), momentum=momentum, weight_decay=weight_decay,
-                        lr_schedule=lr_schedule, device=device, X_test=test.X, y_test=test.y,
-                        autocast_dtype=_autocast_dtype(bf16, device), eval_autocast=not eval_fp32,
-                        compile=compile, progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
+                        lr_schedule=lr_schedule, X_test=test.X, y_test=test.y,
+                        device=DeviceOptions(device=device, autocast_dtype=_autocast_dtype(bf16, device),
+                                             eval_autocast=not eval_fp32, compile=compile),
+                        progress=f"{label} {_method_name(alpha)} seed {s}" if progress else False)
             for m in IMAGE_METRICS:
                 rows[m].append(hist.column(m))
         for m in IMAGE_METRICS:
