@@ -130,6 +130,30 @@ def test_pgd_with_a_gpu_generator_is_reproducible_and_stays_in_the_ball():
     assert 0 < delta <= eps + 1e-6 and a.min() >= 0 and a.max() <= 1
 
 
+@pytest.mark.skipif(DEVICE != "cuda", reason="host-device synchronisation exists only with a GPU")
+@pytest.mark.parametrize("lam", [None, 0.3, "per_sample"])
+def test_a_training_step_never_waits_for_the_gpu(lam):
+    """ERM and mixup steps (one lam per batch or per example, partners drawn on the GPU) make no host-device
+    synchronisation: with CUDA's sync debug mode set to "error", any would raise."""
+    from mixup_repro.train import train_step
+
+    X, y = (t.to(DEVICE) for t in _data(64))
+    net = build_vision_model("cnn", (3, 32, 32), 10, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    lam_arg = torch.rand(64, dtype=torch.float64).numpy() if lam == "per_sample" else lam
+    train_step(net, opt, X, y, loss="cross_entropy")  # first step: lazy CUDA initialisation may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            perm = None if lam is None else torch.randperm(64, generator=gen, device=DEVICE)
+            obj = train_step(net, opt, X, y, loss="cross_entropy", lam=lam_arg, perm=perm)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert obj.device.type == "cuda" and torch.isfinite(obj)
+
+
 class _StopAfter:
     """A hook that interrupts training during the epoch after ``epoch``, whose checkpoint is then the last one."""
 

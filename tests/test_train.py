@@ -13,7 +13,7 @@ from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import MLP, build_model, init_from_generator
 from mixup_repro.taylor import mixup_loss_exact, taylor_terms
 from mixup_repro.checkpoint import CheckpointOptions
-from mixup_repro.train import DeviceOptions, MixupLossHook, TaylorHook, evaluate, fit
+from mixup_repro.train import DeviceOptions, MixupLossHook, TaylorHook, evaluate, fit, train_step
 
 DT = torch.float64
 
@@ -107,6 +107,24 @@ def test_one_full_batch_mixup_step_is_a_gradient_step_on_the_mixed_loss():
         for p, g in zip(manual.parameters(), grads):
             p -= lr * g
     torch.testing.assert_close(_flat(model), _flat(manual), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "logistic"])
+def test_a_mixup_step_with_lam_one_is_bitwise_the_erm_step(loss):
+    """lam = 1 mixes nothing (the lerp returns x exactly) and its loss is the ERM loss in value and gradient, so
+    two mixup steps at lam = 1, with any partners, leave exactly the weights of two ERM steps."""
+    g = torch.Generator().manual_seed(0)
+    out = 3 if loss == "cross_entropy" else 1
+    X = torch.rand(32, 5, generator=g)
+    y = torch.randint(0, 3, (32,), generator=g) if out == 3 else torch.randint(0, 2, (32,), generator=g).float()
+    erm = init_from_generator(MLP(5, (16,), activation="tanh", out=out), torch.Generator().manual_seed(1))
+    mix = copy.deepcopy(erm)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (erm, mix)]
+    for _ in range(2):
+        a = train_step(erm, opts[0], X, y, loss=loss)
+        b = train_step(mix, opts[1], X, y, loss=loss, lam=1.0, perm=torch.randperm(32, generator=g))
+        assert torch.equal(a, b)
+    assert torch.equal(_flat(erm), _flat(mix))
 
 
 def test_mixup_changes_the_trajectory():

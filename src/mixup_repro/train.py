@@ -22,6 +22,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Protocol
 
 import numpy as np
@@ -294,24 +295,34 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tens
     """One optimizer step on the batch ``(x, y)``: ERM when ``lam`` is None, else mixup with ``lam`` (a number, or
     one per example) and partners ``x[perm]`` (:func:`~mixup_repro.mixing.mix_batch`).
 
-    The forward pass runs under autocast when ``autocast_dtype`` is given (the loss in float32). Returns the mean
-    objective of the batch, detached, where it was computed: the step makes no host-device synchronisation.
+    The mixup step costs the ERM step plus the mix (one gather and one ``lerp`` of the inputs) and one more gather
+    of the log-probabilities. The forward pass runs under autocast when ``autocast_dtype`` is given (the loss in
+    float32). Returns the mean objective of the batch, detached, where it was computed: the step makes no
+    host-device synchronisation.
     """
-    if lam is None:
-        batch = mix_batch(x, y, 1.0, torch.arange(x.shape[0], device=x.device))
-    else:
-        batch = mix_batch(x, y, torch.as_tensor(lam, dtype=x.dtype), perm)
+    batch = None if lam is None else mix_batch(x, y, lam, perm)
+    inputs = x if batch is None else batch.x
     if autocast_dtype is None:
-        out = model(batch.x)
+        out = model(inputs)
     else:
         with torch.autocast(x.device.type, dtype=autocast_dtype):
-            out = model(batch.x)
+            out = model(inputs)
         out = out.float()
-    obj = mixup_cross_entropy(out, batch) if loss == "cross_entropy" else mixup_glm_loss(out, batch, loss)
+    if batch is None:
+        obj = _mean_loss(out, y, loss)
+    else:
+        obj = mixup_cross_entropy(out, batch) if loss == "cross_entropy" else mixup_glm_loss(out, batch, loss)
     opt.zero_grad(set_to_none=True)
     obj.backward()
     opt.step()
     return obj.detach()
+
+
+def _mean_loss(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """The ERM objective: the mean loss of the batch (what the mixup losses are at lam = 1)."""
+    if loss == "cross_entropy":
+        return torch.nn.functional.cross_entropy(out, y.long())
+    return get_loss(loss)(out.reshape(-1), y).mean()
 
 
 def _check_fit_args(X: torch.Tensor, y: torch.Tensor, *, alpha: float, beta: float | None, epochs: int, lr: float,
@@ -420,15 +431,16 @@ class _Run:
         self.perm_gen = torch.Generator(device=dev).manual_seed(seed) if dev.type == "cuda" else self.torch_gen
         self.fingerprint = ""
 
-    def draw(self, b: int) -> tuple[np.ndarray | None, torch.Tensor | None]:
+    def draw(self, b: int) -> tuple[float | np.ndarray | None, torch.Tensor | None]:
         """lam (one, or one per example) and the partner permutation of a batch of ``b``; ``(None, None)`` for ERM."""
         alpha, beta, per_sample_lam = self.mixing
         if is_erm(alpha):
             return None, None
         lam = sample_lambda(alpha, beta, b if per_sample_lam else (), self.np_gen)
+        lam = float(lam) if lam.ndim == 0 else lam  # a number is a kernel argument: nothing to copy to a GPU
         return lam, torch.randperm(b, generator=self.perm_gen, device=self.perm_gen.device)
 
-    def checkpoint(self, path, epoch: int, history: History) -> None:
+    def checkpoint(self, path: Path, epoch: int, history: History) -> None:
         """Write the state after ``epoch`` to ``path`` (atomically)."""
         save_checkpoint(path, {
             "fingerprint": self.fingerprint, "epoch": epoch, "model": self.model.state_dict(),
