@@ -1,9 +1,9 @@
 """Training throughput (images/s) of the paper's models, ERM and mixup steps, on CPU or GPU.
 
 For each model, times ``--steps`` SGD steps (after ``--warmup`` untimed ones) on one fixed batch of
-random [0, 1] images kept on the device, once with the plain cross-entropy step (ERM) and once with the
-mixup step used by :func:`mixup_repro.train.fit` (partner permutation, lam ~ Beta(1, 1), two-term
-cross-entropy). Prints images/s, the mixup/ERM time ratio, and what that throughput means for one
+random [0, 1] images kept on the device with :func:`mixup_repro.train.train_step`, the step of
+:func:`mixup_repro.train.fit`: once ERM (plain cross-entropy) and once mixup (partner permutation drawn on the
+device, lam ~ Beta(1, 1), two-term cross-entropy). Prints images/s, the mixup/ERM time ratio, and what that throughput means for one
 epoch of the dataset each model is used on in the ``paper`` profile. Timing: ``time.perf_counter``
 around the steps, with ``torch.cuda.synchronize()`` on GPU.
 
@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from mixup_repro.mixing import mix_batch, mixup_cross_entropy, sample_lambda
+from mixup_repro.mixing import sample_lambda
+from mixup_repro.train import train_step
 from mixup_repro.vision_models import build_vision_model
 
 # model -> (input shape, classes, dataset it trains on in the paper profile, training images per epoch)
@@ -39,20 +40,12 @@ def _steps(model, x, y, method: str, steps: int, warmup: int, device: torch.devi
     model.train()
 
     def step() -> None:
+        lam, perm = None, None
         if method == "mixup":
             lam = float(sample_lambda(1.0, 1.0, (), rng))
             perm = torch.randperm(x.shape[0], generator=gen, device=device)
-            batch = mix_batch(x, y, lam, perm)
-            inputs = batch.x
-        else:
-            inputs = x
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(inputs)
-        out = out.float()
-        loss = mixup_cross_entropy(out, batch) if method == "mixup" else torch.nn.functional.cross_entropy(out, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, x, y, loss="cross_entropy", lam=lam, perm=perm,
+                   autocast_dtype=torch.bfloat16 if bf16 else None)
 
     for _ in range(warmup):
         step()

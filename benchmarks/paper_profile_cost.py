@@ -34,8 +34,8 @@ import torch
 
 from mixup_repro.config import load_profile
 from mixup_repro.data.catalog import DATASETS as CATALOG, SPLIT_SIZES
-from mixup_repro.mixing import mix_batch, mixup_cross_entropy, sample_lambda
-from mixup_repro.train import _cudnn_mode
+from mixup_repro.mixing import sample_lambda
+from mixup_repro.train import _cudnn_mode, train_step
 from mixup_repro.vision_models import build_vision_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,14 +118,9 @@ def measure_rate(key: str, device: torch.device, steps: int, warmup: int, batch_
     def step() -> None:
         if kind == "train":
             model.train()
-            batch_ = mix_batch(x, y, float(sample_lambda(1.0, 1.0, (), rng)),
-                               torch.randperm(batch, generator=perm_gen, device=device))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                out = model(batch_.x)
-            loss = mixup_cross_entropy(out.float(), batch_)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            train_step(model, opt, x, y, loss="cross_entropy", lam=float(sample_lambda(1.0, 1.0, (), rng)),
+                       perm=torch.randperm(batch, generator=perm_gen, device=device),
+                       autocast_dtype=torch.bfloat16 if use_bf16 else None)
         elif kind == "eval":
             model.eval()
             with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):

@@ -16,7 +16,7 @@ import torch
 import yaml
 
 from mixup_repro import attacks, config, pipeline, sweep
-from mixup_repro.checkpoint import CorruptCheckpointError
+from mixup_repro.checkpoint import CheckpointOptions, CorruptCheckpointError
 from mixup_repro.config import ConfigError
 from mixup_repro.data.images import DataDirError
 from mixup_repro.data.synthetic import gaussian_mixture
@@ -65,7 +65,8 @@ def _corrupt_checkpoint(tmp: Path):
     ckpt.write_bytes(b"MIXUP-REPRO-CHECKPOINT 1\n" + b"0" * 64 + b"\n" + b"half a payload")
     ds = gaussian_mixture(16, seed=0)
     model = build_model("logistic", 2, generator=torch.Generator().manual_seed(0))
-    return lambda: fit(model, ds.X, ds.y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False, checkpoint_path=ckpt)
+    return lambda: fit(model, ds.X, ds.y, alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False,
+                       checkpoint=CheckpointOptions(ckpt))
 
 
 def _no_cluster(*args, **kwargs):

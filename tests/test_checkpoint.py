@@ -19,8 +19,8 @@ import torch
 
 import mixup_repro
 from mixup_repro import durable
-from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CorruptCheckpointError, capture_rng, load_checkpoint,
-                                    restore_rng, save_checkpoint)
+from mixup_repro.checkpoint import (CheckpointError, CheckpointMismatchError, CheckpointOptions, CorruptCheckpointError,
+                                    capture_rng, load_checkpoint, restore_rng, save_checkpoint)
 from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import build_model
 from mixup_repro.train import fit
@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(f"""
     import sys, time
     import torch
     from mixup_repro.models import build_model  # no mixup_repro.data: importing scikit-learn costs seconds
+    from mixup_repro.checkpoint import CheckpointOptions
     from mixup_repro.train import fit
 
     def train(checkpoint_path=None, slow=0.0):
@@ -42,7 +43,7 @@ SCRIPT = textwrap.dedent(f"""
         hooks = [lambda epoch, m: time.sleep(slow)] if slow else []
         hist = fit(model, X, y, alpha=0.7, beta=1.3, epochs={EPOCHS}, lr=0.2, seed=5, batch_size=20,
                    momentum=0.9, per_sample_lam=True, hooks=hooks, progress=False,
-                   checkpoint_path=checkpoint_path, checkpoint_every=1)
+                   checkpoint=CheckpointOptions(checkpoint_path, every=1) if checkpoint_path else None)
         return model, hist
 
     if __name__ == "__main__":
@@ -122,16 +123,16 @@ def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no
     ckpt = tmp_path / "c.ckpt"
     m1, *_ = _setup(**extra)
     with pytest.raises(Stop):
-        fit(m1, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3, hooks=[stop_at_4])
+        fit(m1, X, y, **kw, checkpoint=CheckpointOptions(ckpt, every=3), hooks=[stop_at_4])
     assert load_checkpoint(ckpt)["epoch"] == 3
     m2, *_ = _setup(**extra)
-    hist = fit(m2, X, y, **kw, checkpoint_path=ckpt, checkpoint_every=3)
+    hist = fit(m2, X, y, **kw, checkpoint=CheckpointOptions(ckpt, every=3))
     assert hist.resumed_from == 3 and hist.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in m2.state_dict().items())
     assert load_checkpoint(ckpt)["epoch"] == 6  # the last epoch is always checkpointed
 
     m3, *_ = _setup(**extra)
-    again = fit(m3, X, y, **kw, checkpoint_path=ckpt)
+    again = fit(m3, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
     assert again.resumed_from == 6 and again.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in m3.state_dict().items())
 
@@ -140,7 +141,7 @@ def test_interrupted_in_process_resume_matches_and_rerun_of_finished_run_is_a_no
 def test_corrupt_checkpoint_is_refused_and_nothing_changes(tmp_path, damage):
     model, X, y, kw = _setup()
     ckpt = tmp_path / "c.ckpt"
-    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    fit(model, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
     data = ckpt.read_bytes()
     k = len(data) // 2
     ckpt.write_bytes({"truncate": data[:k], "flip_byte": data[:k] + bytes([data[k] ^ 1]) + data[k + 1:],
@@ -149,7 +150,7 @@ def test_corrupt_checkpoint_is_refused_and_nothing_changes(tmp_path, damage):
     fresh, *_ = _setup()
     before = _state(fresh)
     with pytest.raises(CorruptCheckpointError, match=rf"{ckpt.name}.*(sha256|bad header).*delete .* from scratch"):
-        fit(fresh, X, y, **kw, checkpoint_path=ckpt)
+        fit(fresh, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
     assert all(torch.equal(v, before[k]) for k, v in fresh.state_dict().items())
     assert ckpt.read_bytes() == damaged and os.listdir(tmp_path) == ["c.ckpt"]
 
@@ -159,23 +160,23 @@ def test_corrupt_checkpoint_is_refused_and_nothing_changes(tmp_path, damage):
 def test_checkpoint_of_another_run_is_refused(tmp_path, change):
     model, X, y, kw = _setup()
     ckpt = tmp_path / "c.ckpt"
-    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    fit(model, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
     other, *_ = _setup()
     with pytest.raises(CheckpointMismatchError, match="written by a different run.*delete it or pass another"):
-        fit(other, X, y, **{**kw, **change}, checkpoint_path=ckpt)
+        fit(other, X, y, **{**kw, **change}, checkpoint=CheckpointOptions(ckpt))
 
 
 def test_checkpoint_of_other_initial_weights_is_refused(tmp_path):
     model, X, y, kw = _setup()
     ckpt = tmp_path / "c.ckpt"
-    fit(model, X, y, **kw, checkpoint_path=ckpt)
+    fit(model, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
     other = build_model("tanh_mlp", 2, hidden=6, generator=torch.Generator().manual_seed(99))
     with pytest.raises(CheckpointMismatchError, match="different run"):
-        fit(other, X, y, **kw, checkpoint_path=ckpt)
+        fit(other, X, y, **kw, checkpoint=CheckpointOptions(ckpt))
 
 
 def test_checkpoint_seconds_sets_when_checkpoints_are_written(tmp_path, monkeypatch):
-    """By the clock: a checkpoint once ``checkpoint_seconds`` have passed since the last, and after the last epoch."""
+    """By the clock: a checkpoint once ``CheckpointOptions.seconds`` have passed since the last, and after the last epoch."""
     from mixup_repro import train
 
     clock = iter(float(t) for t in range(0, 1000, 10))  # every reading of the clock advances it by 10 s
@@ -183,27 +184,25 @@ def test_checkpoint_seconds_sets_when_checkpoints_are_written(tmp_path, monkeypa
     written = []
     monkeypatch.setattr(train, "save_checkpoint", lambda path, state: written.append(state["epoch"]))
     model, X, y, kw = _setup()
-    fit(model, X, y, **kw, checkpoint_path=tmp_path / "c.ckpt", checkpoint_seconds=25)
+    fit(model, X, y, **kw, checkpoint=CheckpointOptions(tmp_path / "c.ckpt", seconds=25))
     # Readings: 0 at the start, then 10, 20, 30 after epochs 1-3: checkpoint (30 - 0 >= 25), reset at 40;
     # 50, 60 after epochs 4-5 (10 and 20 since); epoch 6 is the last: checkpoint without a reading.
     assert written == [3, 6]
     written.clear()
-    fit(_setup()[0], X, y, **kw, checkpoint_path=tmp_path / "d.ckpt", checkpoint_seconds=1e9)
+    fit(_setup()[0], X, y, **kw, checkpoint=CheckpointOptions(tmp_path / "d.ckpt", seconds=1e9))
     assert written == [6]
 
 
 @pytest.mark.parametrize("seconds", [-1, float("inf"), float("nan"), "60", True])
 def test_checkpoint_seconds_must_be_a_finite_number(seconds):
-    model, X, y, kw = _setup()
-    with pytest.raises(ValueError, match="checkpoint_seconds must be a finite number of seconds >= 0"):
-        fit(model, X, y, **kw, checkpoint_seconds=seconds)
+    with pytest.raises(ValueError, match="CheckpointOptions.seconds must be a finite number of seconds >= 0"):
+        CheckpointOptions("c.ckpt", seconds=seconds)
 
 
 @pytest.mark.parametrize("every", [0, -1, 1.5, True])
 def test_checkpoint_every_must_be_a_positive_integer(every):
-    model, X, y, kw = _setup()
-    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
-        fit(model, X, y, **kw, checkpoint_every=every)
+    with pytest.raises(ValueError, match="CheckpointOptions.every must be a positive integer"):
+        CheckpointOptions("c.ckpt", every=every)
 
 
 def test_save_is_atomic_and_replaces(tmp_path, monkeypatch):
@@ -253,7 +252,7 @@ def test_unwritable_checkpoint_directory_fails_before_training(tmp_path):
     (tmp_path / "a_file").write_text("")
     before = _state(model)
     with pytest.raises(CheckpointError, match="cannot create the directory of checkpoint .*writable place"):
-        fit(model, X, y, **kw, checkpoint_path=tmp_path / "a_file" / "c.ckpt")
+        fit(model, X, y, **kw, checkpoint=CheckpointOptions(tmp_path / "a_file" / "c.ckpt"))
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 
@@ -266,11 +265,11 @@ def test_discard_bad_checkpoint_trains_from_scratch_with_a_warning(tmp_path, bad
     if bad == "corrupt":
         ckpt.write_bytes(b"not a checkpoint at all")
     else:
-        fit(_setup()[0], X, y, **{**kw, "lr": 0.2}, checkpoint_path=ckpt)
+        fit(_setup()[0], X, y, **{**kw, "lr": 0.2}, checkpoint=CheckpointOptions(ckpt))
     fresh, *_ = _setup()
     with pytest.warns(UserWarning, match=r"c.ckpt (does not match|.*bad header|was written by a different run).*"
                                          r"discarding it and training from scratch"):
-        hist = fit(fresh, X, y, **kw, checkpoint_path=ckpt, discard_bad_checkpoint=True)
+        hist = fit(fresh, X, y, **kw, checkpoint=CheckpointOptions(ckpt, discard_bad=True))
     assert hist.resumed_from == 0 and hist.records == ref_hist.records
     assert all(torch.equal(a, ref[k]) for k, a in fresh.state_dict().items())
     assert load_checkpoint(ckpt)["epoch"] == 6  # replaced by this run's own
@@ -296,13 +295,13 @@ def test_resume_restores_the_cosine_schedule(tmp_path):
     model = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
     try:
         fit(model, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
-            checkpoint_path=path, checkpoint_every=1, epochs=12, hooks=[stop_after_5])
+            checkpoint=CheckpointOptions(path), epochs=12, hooks=[stop_after_5])
     except Stop:
         pass
     assert path.exists()
     resumed = build_model("tanh_mlp", 3, hidden=8, generator=torch.Generator().manual_seed(4))
     hist = fit(resumed, X, y, alpha=1.0, lr=0.3, seed=7, batch_size=10, lr_schedule="cosine", progress=False,
-               checkpoint_path=path, checkpoint_every=1, epochs=12)
+               checkpoint=CheckpointOptions(path), epochs=12)
     assert hist.resumed_from >= 4
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
         assert torch.equal(a, b)

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from mixup_repro.attacks import pgd
-from mixup_repro.train import _cudnn_mode, fit
+from mixup_repro.checkpoint import CheckpointOptions
+from mixup_repro.train import DeviceOptions, _cudnn_mode, fit
 from mixup_repro.vision_models import build_vision_model
 
 #: MIXUP_REPRO_TEST_DEVICE=cpu runs these tests on the CPU, to check the tests themselves without a GPU.
@@ -35,14 +36,14 @@ def _data(n=512, learnable=False):
     return X, y
 
 
-def _run(model_name="cnn", learnable=False, **kwargs):
+def _run(model_name="cnn", learnable=False, epochs=2, checkpoint=None, hooks=(), **device_options):
+    """A mixup run on DEVICE; ``device_options`` are fields of DeviceOptions."""
     n, bs = SIZES[model_name]
     X, y = _data(n, learnable)
     net = build_vision_model(model_name, (3, 32, 32), 10, generator=torch.Generator().manual_seed(1), hidden=(64,))
-    args = dict(alpha=1.0, epochs=2, lr=0.05, seed=3, loss="cross_entropy", batch_size=bs, momentum=0.9,
-                X_test=X[: n // 4], y_test=y[: n // 4], progress=False, device=DEVICE)
-    args.update(kwargs)
-    hist = fit(net, X, y, **args)
+    hist = fit(net, X, y, alpha=1.0, epochs=epochs, lr=0.05, seed=3, loss="cross_entropy", batch_size=bs,
+               momentum=0.9, X_test=X[: n // 4], y_test=y[: n // 4], progress=False, hooks=hooks,
+               checkpoint=checkpoint, device=DeviceOptions(device=DEVICE, **device_options))
     return torch.cat([p.detach().flatten().cpu() for p in net.parameters()]), hist
 
 
@@ -106,8 +107,8 @@ def test_resume_on_the_gpu_is_the_uninterrupted_run(tmp_path, model_name):
     full, hf = _run(model_name, epochs=4)
     ckpt = tmp_path / "run.ckpt"
     with pytest.raises(KeyboardInterrupt):
-        _run(model_name, epochs=4, checkpoint_path=ckpt, checkpoint_every=1, hooks=[_StopAfter(2)])
-    resumed, hr = _run(model_name, epochs=4, checkpoint_path=ckpt, checkpoint_every=1)
+        _run(model_name, epochs=4, checkpoint=CheckpointOptions(ckpt, every=1), hooks=[_StopAfter(2)])
+    resumed, hr = _run(model_name, epochs=4, checkpoint=CheckpointOptions(ckpt, every=1))
     assert hr.resumed_from == 2
     assert torch.equal(full, resumed) and hf.records == hr.records
 
@@ -127,6 +128,30 @@ def test_pgd_with_a_gpu_generator_is_reproducible_and_stays_in_the_ball():
     assert torch.equal(a, b)
     delta = (a - X).abs().amax()
     assert 0 < delta <= eps + 1e-6 and a.min() >= 0 and a.max() <= 1
+
+
+@pytest.mark.skipif(DEVICE != "cuda", reason="host-device synchronisation exists only with a GPU")
+@pytest.mark.parametrize("lam", [None, 0.3, "per_sample"])
+def test_a_training_step_never_waits_for_the_gpu(lam):
+    """ERM and mixup steps (one lam per batch or per example, partners drawn on the GPU) make no host-device
+    synchronisation: with CUDA's sync debug mode set to "error", any would raise."""
+    from mixup_repro.train import train_step
+
+    X, y = (t.to(DEVICE) for t in _data(64))
+    net = build_vision_model("cnn", (3, 32, 32), 10, generator=torch.Generator().manual_seed(1)).to(DEVICE)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
+    lam_arg = torch.rand(64, dtype=torch.float64).numpy() if lam == "per_sample" else lam
+    train_step(net, opt, X, y, loss="cross_entropy")  # first step: lazy CUDA initialisation may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            perm = None if lam is None else torch.randperm(64, generator=gen, device=DEVICE)
+            obj = train_step(net, opt, X, y, loss="cross_entropy", lam=lam_arg, perm=perm)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert obj.device.type == "cuda" and torch.isfinite(obj)
 
 
 class _StopAfter:

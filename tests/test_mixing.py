@@ -228,8 +228,10 @@ def test_mix_batch_lam_one_is_identity_and_lam_zero_is_the_partner():
     x, y, perm = _batch(d=(2, 4, 4))
     b = mix_batch(x, y, 1.0, perm)
     assert torch.equal(b.x, x) and torch.equal(b.y_a, y) and torch.equal(b.y_b, y[perm])
-    assert torch.equal(b.lam, torch.ones(6, dtype=DT))
+    assert b.lam == 1.0 and isinstance(b.lam, float)
     assert torch.equal(mix_batch(x, y, 0.0, perm).x, x[perm])
+    ones = mix_batch(x, y, torch.ones(6, dtype=DT), perm)  # exact per example too
+    assert torch.equal(ones.x, x) and torch.equal(ones.lam, torch.ones(6, dtype=DT))
 
 
 def test_mix_batch_per_sample_lam_matches_explicit_loop():
@@ -240,7 +242,41 @@ def test_mix_batch_per_sample_lam_matches_explicit_loop():
         torch.testing.assert_close(b.x[i], lam[i] * x[i] + (1 - lam[i]) * x[perm[i]], rtol=0, atol=1e-15)
     scalar = mix_batch(x, y, 0.3, perm)
     torch.testing.assert_close(scalar.x, 0.3 * x + 0.7 * x[perm], rtol=0, atol=1e-15)
-    assert scalar.lam.shape == (6,)
+    assert scalar.lam == 0.3
+    # lam given as numpy (what fit draws): a 0-d array is one lam, an array (n,) one per example
+    assert torch.equal(mix_batch(x, y, np.array(0.3), perm).x, scalar.x) and mix_batch(x, y, np.array(0.3), perm).lam == 0.3
+    assert torch.equal(mix_batch(x, y, lam.numpy(), perm).x, b.x)
+
+
+@pytest.mark.parametrize("lam", [0.3, 0.8, "per_sample"])
+def test_mix_batch_is_the_convex_combination_to_rounding_in_float32_and_float64(lam):
+    """x~ = lam x + (1 - lam) x[perm] written out in float64, against the lerp in float64 (to 1e-15) and in
+    float32 (to float32 rounding of the same inputs)."""
+    x, y, perm = _batch(n=32, d=(3, 5, 5), seed=3)
+    lam_t = torch.rand(32, generator=torch.Generator().manual_seed(9), dtype=DT) if lam == "per_sample" else None
+    w = lam_t.reshape(32, 1, 1, 1) if lam_t is not None else lam
+    oracle = w * x + (1 - w) * x[perm]
+    arg = lam_t if lam_t is not None else lam
+    torch.testing.assert_close(mix_batch(x, y, arg, perm).x, oracle, rtol=0, atol=1e-15)
+    x32 = x.float()
+    got = mix_batch(x32, y, arg if lam_t is None else lam_t.float(), perm).x
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), (w * x32.double() + (1 - w) * x32.double()[perm]), rtol=0, atol=2e-6)
+
+
+def test_mix_batch_keeps_the_channels_last_layout_and_does_not_change_its_input():
+    x, y, perm = _batch(n=8, d=(3, 4, 4))
+    xc = x.contiguous(memory_format=torch.channels_last)
+    before = xc.clone()
+    b = mix_batch(xc, y, 0.4, perm)
+    assert b.x.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(b.x, mix_batch(x, y, 0.4, perm).x) and torch.equal(xc, before)
+
+
+def test_mix_batch_refuses_inputs_that_require_grad():
+    x, y, perm = _batch()
+    with pytest.raises(ValueError, match="mix_batch mixes data: x must not require grad"):
+        mix_batch(x.requires_grad_(True), y, 0.5, perm)
 
 
 @pytest.mark.parametrize(
@@ -298,7 +334,8 @@ def test_two_term_cross_entropy_equals_soft_label_cross_entropy_value_and_gradie
     perm = torch.randperm(n, generator=g)
     lam = torch.rand(n, generator=g, dtype=DT) if per_sample else 0.37
     batch = mix_batch(torch.zeros(n, 2, dtype=DT), y, lam, perm)
-    targets = batch.lam[:, None] * one_hot(y, c, DT) + (1 - batch.lam[:, None]) * one_hot(y[perm], c, DT)
+    lam_col = torch.as_tensor(batch.lam, dtype=DT).expand(n)[:, None]
+    targets = lam_col * one_hot(y, c, DT) + (1 - lam_col) * one_hot(y[perm], c, DT)
 
     two = mixup_cross_entropy(logits, batch)
     (g_two,) = torch.autograd.grad(two, logits)
@@ -328,6 +365,58 @@ def test_mixup_glm_loss_is_lam_weighted_sum_of_two_losses(loss):
     # lam = 1: the plain loss.
     plain = mix_batch(torch.zeros(n, 1, dtype=DT), y, 1.0, perm)
     assert float(mixup_glm_loss(f, plain, loss)) == pytest.approx((h(fn) - yn * fn).mean(), rel=1e-13)
+
+
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_mixup_cross_entropy_equals_the_two_cross_entropy_formula_value_and_gradient(per_sample):
+    """Against the formula it replaced: two full cross-entropies, weighted per example, then averaged."""
+    g = torch.Generator().manual_seed(11)
+    n, c = 16, 7
+    logits = (4 * torch.randn(n, c, generator=g, dtype=DT)).requires_grad_(True)
+    y, perm = torch.randint(0, c, (n,), generator=g), torch.randperm(n, generator=g)
+    lam = torch.rand(n, generator=g, dtype=DT) if per_sample else torch.full((n,), 0.61, dtype=DT)
+    batch = mix_batch(torch.zeros(n, 2, dtype=DT), y, lam if per_sample else 0.61, perm)
+    ce = torch.nn.functional.cross_entropy
+    old = (lam * ce(logits, y, reduction="none") + (1 - lam) * ce(logits, y[perm], reduction="none")).mean()
+    new = mixup_cross_entropy(logits, batch)
+    (g_old,) = torch.autograd.grad(old, logits)
+    (g_new,) = torch.autograd.grad(new, logits)
+    torch.testing.assert_close(new, old, rtol=1e-14, atol=0)
+    torch.testing.assert_close(g_new, g_old, rtol=1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, DT])
+def test_mixup_cross_entropy_at_lam_one_is_exactly_the_cross_entropy(dtype):
+    """lam = 1 is ERM: the value and the gradient are bitwise those of F.cross_entropy on y_a (per example and
+    then averaged, when lam is given per example)."""
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(12, 4, generator=g, dtype=dtype).requires_grad_(True)
+    y, perm = torch.randint(0, 4, (12,), generator=g), torch.randperm(12, generator=g)
+    ce = torch.nn.functional.cross_entropy
+    for lam, plain in ((1.0, ce(logits, y)), (torch.ones(12, dtype=dtype), ce(logits, y, reduction="none").mean())):
+        mixed = mixup_cross_entropy(logits, mix_batch(torch.zeros(12, 1, dtype=dtype), y, lam, perm))
+        (g_mixed,) = torch.autograd.grad(mixed, logits)
+        (g_plain,) = torch.autograd.grad(plain, logits)
+        assert torch.equal(mixed, plain) and torch.equal(g_mixed, g_plain)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "squared", "poisson"])
+def test_mixup_glm_loss_gradient_matches_the_two_loss_formula(loss):
+    """The gradient in f of the loss at lerp-mixed labels equals that of lam l(f, y_a) + (1 - lam) l(f, y_b),
+    for one lam per batch and one per example."""
+    from mixup_repro.losses import get_loss
+
+    g = torch.Generator().manual_seed(12)
+    n = 9
+    f = torch.randn(n, generator=g, dtype=DT).requires_grad_(True)
+    y, perm = torch.randint(0, 3, (n,), generator=g).to(DT), torch.randperm(n, generator=g)
+    for lam in (0.27, torch.rand(n, generator=g, dtype=DT)):
+        batch = mix_batch(torch.zeros(n, 1, dtype=DT), y, lam, perm)
+        ell = get_loss(loss)
+        two = (lam * ell(f, y) + (1 - lam) * ell(f, y[perm])).mean()
+        (g_two,) = torch.autograd.grad(two, f)
+        (g_mix,) = torch.autograd.grad(mixup_glm_loss(f, batch, loss), f)
+        torch.testing.assert_close(g_mix, g_two, rtol=1e-13, atol=1e-16)
 
 
 def test_mixup_glm_loss_unknown_loss():

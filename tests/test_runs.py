@@ -108,7 +108,7 @@ def test_an_interrupted_notebook_run_resumes_bitwise(tmp_path, monkeypatch):
     paths = []
 
     def interrupted(model, X, y, **kw):
-        paths.append(kw.get("checkpoint_path"))
+        paths.append(kw["checkpoint"].path if "checkpoint" in kw else None)
         if len(paths) == 3:
             def stop(epoch, m):
                 if epoch == 3:
@@ -162,7 +162,7 @@ def test_runs_that_are_not_saved_write_no_checkpoints(tmp_path, monkeypatch):
     real_fit = runs.train_fit
 
     def spy(model, X, y, **kw):
-        paths.append(kw.get("checkpoint_path"))
+        paths.append(kw["checkpoint"].path if "checkpoint" in kw else None)
         return real_fit(model, X, y, **kw)
 
     monkeypatch.setattr(runs, "train_fit", spy)

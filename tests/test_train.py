@@ -2,6 +2,7 @@
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,8 @@ import torch.nn.functional as F
 
 from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import MLP, build_model, init_from_generator
-from mixup_repro.train import evaluate, fit
+from mixup_repro.checkpoint import CheckpointOptions
+from mixup_repro.train import DeviceOptions, evaluate, fit, train_step
 
 DT = torch.float64
 
@@ -104,6 +106,24 @@ def test_one_full_batch_mixup_step_is_a_gradient_step_on_the_mixed_loss():
         for p, g in zip(manual.parameters(), grads):
             p -= lr * g
     torch.testing.assert_close(_flat(model), _flat(manual), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "logistic"])
+def test_a_mixup_step_with_lam_one_is_bitwise_the_erm_step(loss):
+    """lam = 1 mixes nothing (the lerp returns x exactly) and its loss is the ERM loss in value and gradient, so
+    two mixup steps at lam = 1, with any partners, leave exactly the weights of two ERM steps."""
+    g = torch.Generator().manual_seed(0)
+    out = 3 if loss == "cross_entropy" else 1
+    X = torch.rand(32, 5, generator=g)
+    y = torch.randint(0, 3, (32,), generator=g) if out == 3 else torch.randint(0, 2, (32,), generator=g).float()
+    erm = init_from_generator(MLP(5, (16,), activation="tanh", out=out), torch.Generator().manual_seed(1))
+    mix = copy.deepcopy(erm)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (erm, mix)]
+    for _ in range(2):
+        a = train_step(erm, opts[0], X, y, loss=loss)
+        b = train_step(mix, opts[1], X, y, loss=loss, lam=1.0, perm=torch.randperm(32, generator=g))
+        assert torch.equal(a, b)
+    assert torch.equal(_flat(erm), _flat(mix))
 
 
 def test_mixup_changes_the_trajectory():
@@ -216,9 +236,10 @@ def test_adam_momentum_and_weight_decay_are_used():
         (dict(alpha=-1.0), ValueError, "alpha must be a finite number >= 0"),
         (dict(alpha=1.0, beta=0.0), ValueError, "beta must be > 0 when alpha > 0"),
         (dict(alpha=True), TypeError, "alpha must be a number, got bool"),
-        (dict(loader_workers=-1), ValueError, "loader_workers must be a non-negative integer, got -1"),
-        (dict(compile=3), ValueError, "compile must be True, False or a torch.compile backend name, got 3"),
-        (dict(eval_autocast=None), ValueError, "eval_autocast must be True or False, got None"),
+        (dict(device="cpu"), TypeError, r"device must be a DeviceOptions \(e.g. DeviceOptions\(device='cuda'\)\) or None, "
+                                        r"got 'cpu'"),
+        (dict(checkpoint="run.ckpt"), TypeError, r"checkpoint must be a CheckpointOptions \(e.g. "
+                                                 r"CheckpointOptions\('run.ckpt'\)\) or None, got 'run.ckpt'"),
     ],
 )
 def test_fit_errors(kwargs, exc, match):
@@ -229,6 +250,65 @@ def test_fit_errors(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         fit(model, X, y, **args)
     assert torch.equal(_flat(model), before)  # refused before touching the model
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(device="gpu0"), r"unknown device 'gpu0'; use 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+        (dict(device=0), r"device must be None, 'auto', 'cpu', 'cuda', 'cuda:N' or a torch.device, got 0"),
+        (dict(autocast_dtype="bf16"), r"autocast_dtype must be None or a floating torch dtype such as "
+                                      r"torch.bfloat16, got 'bf16'"),
+        (dict(autocast_dtype=torch.int8), r"autocast_dtype must be None or a floating torch dtype .*got torch.int8"),
+        (dict(eval_autocast=None), "eval_autocast must be True or False, got None"),
+        (dict(deterministic=1), "deterministic must be True or False, got 1"),
+        (dict(eval_batch_size=0), "eval_batch_size must be a positive integer, got 0"),
+        (dict(eval_batch_size=64.0), "eval_batch_size must be a positive integer, got 64.0"),
+        (dict(channels_last="yes"), r"channels_last must be None \(automatic\), True or False, got 'yes'"),
+        (dict(data_on_device=0), r"data_on_device must be None \(automatic\), True or False, got 0"),
+        (dict(compile=3), "compile must be True, False or a torch.compile backend name, got 3"),
+        (dict(compile=""), "compile must be True, False or a torch.compile backend name, got ''"),
+        (dict(loader_workers=-1), "loader_workers must be a non-negative integer, got -1"),
+        (dict(loader_workers=True), "loader_workers must be a non-negative integer, got True"),
+    ],
+)
+def test_device_options_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        DeviceOptions(**kwargs)
+
+
+def test_device_options_are_frozen_and_accept_their_documented_values():
+    opts = DeviceOptions(device=torch.device("cpu"), autocast_dtype=torch.bfloat16, eval_autocast=False,
+                         eval_batch_size=7, channels_last=True, compile="aot_eager", data_on_device=False,
+                         loader_workers=0, deterministic=False)
+    assert opts.eval_batch_size == 7 and DeviceOptions(device="auto").device == "auto"
+    with pytest.raises(AttributeError):
+        opts.eval_batch_size = 8
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(path=None), TypeError, r"CheckpointOptions.path must be a file path \(str or pathlib.Path\), got None"),
+        (dict(path=""), TypeError, r"CheckpointOptions.path must be a file path .*got ''"),
+        (dict(every=0), ValueError, r"CheckpointOptions.every must be a positive integer \(epochs between "
+                                    r"checkpoints\), got 0"),
+        (dict(discard_bad="yes"), ValueError, "CheckpointOptions.discard_bad must be True or False, got 'yes'"),
+    ],
+)
+def test_checkpoint_options_errors(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        CheckpointOptions(**{"path": "run.ckpt", **kwargs})
+
+
+def test_checkpoint_options_path_becomes_a_path_and_due_follows_every():
+    opts = CheckpointOptions("sub/run.ckpt", every=3)
+    assert opts.path == Path("sub/run.ckpt") and isinstance(opts.path, Path)
+
+    def no_clock():
+        raise AssertionError("every-epochs checkpoints never read the clock")
+
+    assert [e for e in range(1, 8) if opts.due(e, 7, 0.0, no_clock)] == [3, 6, 7]
 
 
 def test_fit_rejects_mismatched_data():
@@ -248,7 +328,7 @@ def _image_run(**kwargs):
     X, y = torch.rand(120, 1, 8, 8, generator=g), torch.randint(0, 3, (120,), generator=g)
     net = build_vision_model("cnn", (1, 8, 8), 3, generator=torch.Generator().manual_seed(1), hidden=(16,))
     hist = fit(net, X, y, alpha=0.5, epochs=2, lr=0.05, seed=5, loss="cross_entropy", batch_size=40, momentum=0.9,
-               X_test=X[:30], y_test=y[:30], progress=False, **kwargs)
+               X_test=X[:30], y_test=y[:30], progress=False, device=DeviceOptions(**kwargs))
     return net, hist
 
 
@@ -289,10 +369,10 @@ def test_eval_autocast_false_evaluates_in_the_model_dtype():
     """Training under bf16 autocast; with eval_autocast=False the recorded losses are float32 evaluations of the
     trained model, with True they are bf16 ones (CPU autocast, a small MLP: slow bf16 does not matter here)."""
     X, y, model = _setup(n=64)
-    args = dict(alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False, autocast_dtype=torch.bfloat16)
+    args = dict(alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False)
     m32, m16 = copy.deepcopy(model), copy.deepcopy(model)
-    h32 = fit(m32, X, y, eval_autocast=False, **args)
-    h16 = fit(m16, X, y, **args)
+    h32 = fit(m32, X, y, device=DeviceOptions(autocast_dtype=torch.bfloat16, eval_autocast=False), **args)
+    h16 = fit(m16, X, y, device=DeviceOptions(autocast_dtype=torch.bfloat16), **args)
     assert torch.equal(_flat(m32), _flat(m16))  # the evaluation precision never changes the training
     fp32 = evaluate(m32, X, y, "logistic")
     bf16 = evaluate(m16, X, y, "logistic", autocast_dtype=torch.bfloat16)

@@ -8,7 +8,7 @@ from torch import nn
 
 from mixup_repro import attacks
 from mixup_repro.data.images import channel_stats, fake_image_dataset
-from mixup_repro.train import evaluate, fit, resolve_device
+from mixup_repro.train import DeviceOptions, evaluate, fit, resolve_device
 from mixup_repro.vision_models import VISION_MODELS, Normalize, build_vision_model
 
 
@@ -81,7 +81,8 @@ def test_fake_data_training_path_learns():
     mean, std = channel_stats(train.X)
     model = build_vision_model("cnn", (3, 8, 8), 4, generator=_gen(0), mean=mean, std=std)
     hist = fit(model, train.X, train.y, alpha=1.0, epochs=3, lr=0.05, momentum=0.9, seed=0, loss="cross_entropy",
-               batch_size=64, X_test=test.X, y_test=test.y, progress=False, device="auto", lr_schedule="cosine")
+               batch_size=64, X_test=test.X, y_test=test.y, progress=False, device=DeviceOptions(device="auto"),
+               lr_schedule="cosine")
     assert hist.column("test_err")[-1] < 0.2 < hist.column("test_err")[0]
     assert next(model.parameters()).device == resolve_device("auto")
     _, err = evaluate(model, test.X, test.y, "cross_entropy")
@@ -131,14 +132,15 @@ def test_fit_cosine_schedule_autocast_and_errors():
         return None
 
     hist = fit(model, train.X, train.y, alpha=0.0, epochs=2, lr=0.1, seed=0, loss="cross_entropy", batch_size=32,
-               progress=False, lr_schedule="cosine", autocast_dtype=torch.bfloat16, hooks=[lr_probe])
+               progress=False, lr_schedule="cosine", device=DeviceOptions(autocast_dtype=torch.bfloat16),
+               hooks=[lr_probe])
     assert len(hist.records) == 3 and next(model.parameters()).dtype == torch.float32
     # Constant schedule and no device: the model stays where it was and trains as before this option existed.
     a = build_vision_model("mlp", (1, 4, 4), 3, generator=_gen(0), hidden=(8,))
     b = build_vision_model("mlp", (1, 4, 4), 3, generator=_gen(0), hidden=(8,))
     fit(a, train.X, train.y, alpha=1.0, epochs=2, lr=0.1, seed=0, loss="cross_entropy", batch_size=32, progress=False)
     fit(b, train.X, train.y, alpha=1.0, epochs=2, lr=0.1, seed=0, loss="cross_entropy", batch_size=32, progress=False,
-        device="cpu", lr_schedule="constant")
+        device=DeviceOptions(device="cpu"), lr_schedule="constant")
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     # Cosine with one epoch: the first (and only) epoch uses lr, so it equals constant for one epoch.
     c = build_vision_model("mlp", (1, 4, 4), 3, generator=_gen(0), hidden=(8,))

@@ -451,7 +451,7 @@ def plot_glm_optima(result: Result) -> Figure:
 def plot_glm_exponents(result: Result) -> Figure:
     """Per GLM: the exponents of the mean gap in n and in the rank, ERM and mixup, with 95% t intervals over the draws
     (delta method); the bound's -1/2 and +1/2 (dashed) and the classical rank / n's -1 and +1 (dotted)."""
-    a, cfg = result.arrays, result.config
+    a = result.arrays
     losses = [x for x in GLM_LABELS if f"{x}.gap_n.ERM" in a]
     apply_style()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=False)

@@ -19,6 +19,7 @@ import torch
 
 from .provenance import provenance, source_fingerprint
 from .results import Result, cached, results_dir, save_result
+from .checkpoint import CheckpointOptions
 from .train import fit as train_fit
 
 __all__ = ["CHECKPOINT_SECONDS", "derive_seed", "finish_run", "fit", "notebook_run", "torch_threads"]
@@ -68,9 +69,10 @@ class _Checkpoints:
         self.prefix = f"{cfg.config_hash()}-"
         self.count = 0
 
-    def next(self) -> dict:
+    def next(self) -> CheckpointOptions:
+        """The next training's checkpoint: by the clock, a corrupt or foreign file discarded with a warning."""
         self.count += 1
-        return {"checkpoint_path": self.folder / f"fit{self.count:03d}.ckpt", "checkpoint_seconds": CHECKPOINT_SECONDS}
+        return CheckpointOptions(self.folder / f"fit{self.count:03d}.ckpt", seconds=CHECKPOINT_SECONDS, discard_bad=True)
 
     def remove(self) -> None:
         """Delete this config's checkpoints (of any library source) once its result is safe."""
@@ -89,7 +91,7 @@ def fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, checkpoint:
     """
     checkpoints = _checkpoints.get()
     if checkpoints is not None and checkpoint:
-        kwargs.update(checkpoints.next(), discard_bad_checkpoint=True)
+        kwargs["checkpoint"] = checkpoints.next()
     return train_fit(model, X, y, **kwargs)
 
 

@@ -334,7 +334,8 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
     import time
 
     from . import __version__
-    from .train import fit, resolve_device
+    from .checkpoint import CheckpointOptions
+    from .train import DeviceOptions, fit, resolve_device
 
     root = Path(results_root)
     key_cfg = _key_config(cfg)
@@ -360,11 +361,10 @@ def run_one(cfg: TrainRunConfig, results_root: str | Path, *, checkpoint_every: 
                loss="cross_entropy" if cfg.dataset in IMAGE_DATASETS else "logistic",
                batch_size=cfg.batch_size or None, optimizer=cfg.optimizer, momentum=cfg.momentum,
                weight_decay=cfg.weight_decay, per_sample_lam=cfg.per_sample_lam, X_test=X_test, y_test=y_test,
-               hooks=hooks, progress=False, device=dev, lr_schedule=cfg.lr_schedule,
-               checkpoint_path=ckpt, checkpoint_every=checkpoint_every,
+               hooks=hooks, progress=False, device=DeviceOptions(device=dev), lr_schedule=cfg.lr_schedule,
                # keys hold the package version, not the code: after an edit a key's checkpoint may be
                # another run's; neither it nor a corrupt one is trusted
-               discard_bad_checkpoint=True)
+               checkpoint=CheckpointOptions(ckpt, every=checkpoint_every, discard_bad=True))
     last = hist.records[-1]
     metrics = {"train_loss_clean": last["train_loss_clean"], "train_err_clean": last["train_err_clean"],
                "test_loss_clean": last["test_loss"], "test_err_clean": last["test_err"]}

@@ -13,7 +13,7 @@ import torch
 
 from ..data.images import ImageDataset, channel_stats, load_image_dataset
 from ..runs import derive_seed, fit
-from ..train import resolve_device
+from ..train import DeviceOptions, resolve_device
 from ..vision_models import build_vision_model
 
 __all__ = ["METRICS", "autocast_dtype", "image_runs", "load_pair", "method_name"]
@@ -72,9 +72,10 @@ def image_runs(train: ImageDataset, test: ImageDataset, model: str, alphas, n_se
             net = _image_model(model, train, hidden, derive_seed(base_seed, s))
             hist = fit(net, train.X, train.y, alpha=alpha, epochs=epochs, lr=lr, seed=derive_seed(base_seed, 100 * k + s),
                        loss="cross_entropy", batch_size=min(batch_size, train.n), momentum=momentum,
-                       weight_decay=weight_decay, lr_schedule=lr_schedule, device=device, X_test=test.X,
-                       y_test=test.y, autocast_dtype=autocast_dtype(bf16, device), eval_autocast=not eval_fp32,
-                       compile=compile, progress=f"{label} {method_name(alpha)} seed {s}" if progress else False)
+                       weight_decay=weight_decay, lr_schedule=lr_schedule, X_test=test.X, y_test=test.y,
+                       device=DeviceOptions(device=device, autocast_dtype=autocast_dtype(bf16, device),
+                                            eval_autocast=not eval_fp32, compile=compile),
+                       progress=f"{label} {method_name(alpha)} seed {s}" if progress else False)
             for m in METRICS:
                 rows[m].append(hist.column(m))
         for m in METRICS:

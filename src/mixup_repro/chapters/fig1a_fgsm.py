@@ -73,9 +73,10 @@ def _run(cfg: Fig1aConfig, device: torch.device, progress: bool) -> Result:
             hist = fit(model, train_set.X, train_set.y, alpha=alpha, beta=cfg.beta if alpha else None,
                        epochs=cfg.epochs, lr=cfg.lr, seed=seed, loss="cross_entropy",
                        batch_size=min(cfg.batch_size, train_set.n), optimizer="sgd", momentum=cfg.momentum,
-                       weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule, device=device,
-                       eval_batch_size=cfg.eval_batch_size, autocast_dtype=autocast_dtype(cfg.bf16, device),
-                       compile=cfg.compile, progress=f"{method} seed {seed}" if progress else False)
+                       weight_decay=cfg.weight_decay, lr_schedule=cfg.lr_schedule,
+                       device=train.DeviceOptions(device=device, eval_batch_size=cfg.eval_batch_size,
+                                                  autocast_dtype=autocast_dtype(cfg.bf16, device), compile=cfg.compile),
+                       progress=f"{method} seed {seed}" if progress else False)
             for col in ("epoch", "train_loss_clean", "train_err_clean", "mixup_loss"):
                 arrays[f"{key}.{col}"] = hist.column(col)
             ladder = attack_ladder(model, test.X, test.y, _radii(cfg), n_pgd=n_pgd, batch=cfg.eval_batch_size,

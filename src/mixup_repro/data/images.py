@@ -37,7 +37,7 @@ from ..config import ConfigError
 from ..durable import atomic_file
 from ..runs import derive_seed
 from .catalog import DATASETS
-from .locations import CACHE_ENV, DEBIAN_FASHION_MNIST, default_cache_dir
+from .locations import DEBIAN_FASHION_MNIST, default_cache_dir
 from .locations import FASHION_MNIST_FILES as _MNIST_FILES
 
 __all__ = [
