@@ -120,7 +120,7 @@ def test_counts_per_kind_and_the_headline_count_the_papers_claims_only():
     assert headline(counts) == "paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive (checks: 14 passed, 0 failed)"
     # a beyond PASS is not a reproduced claim, a paper claim whose hypothesis was never met is said so
     more = count_by_kind(claims + [_c("paper", "INFO"), _c("check", "FAIL", "broken"), _c("check", "INFO")])
-    assert headline(more) == ("paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive, 1 not testable here "
+    assert headline(more) == ("paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive, 1 without a verdict "
                               "(checks: 14 passed, 1 failed, 1 undecided)")
     assert failed_checks(claims + [_c("check", "FAIL", "broken"), _c("paper", "FAIL", "a result")]) == ["broken"]
     legacy = {"id": "old", "claim": "s", "verdict": "PASS"}  # saved before kinds: counted apart, never as paper

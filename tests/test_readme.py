@@ -129,19 +129,19 @@ def _c(id, kind, verdict):
 @pytest.mark.parametrize("claims, word, detail", [
     (None, "not run", "no saved result"),
     ([_c("a", "beyond", "INFO")], "not tested", "no paper claim could be tested"),
-    ([_c("a", "paper", "INFO")], "not tested", "no paper claim could be tested (not testable here: a)"),
-    ([_c("a", "paper", "PASS"), _c("b", "beyond", "INFO")], "reproduced", "1 of 1 paper claims reproduced"),
+    ([_c("a", "paper", "INFO")], "not tested", "no paper claim could be tested (no verdict: a)"),
+    ([_c("a", "paper", "PASS"), _c("b", "beyond", "INFO")], "reproduced", "1 of 1 paper claims"),
     ([_c("a", "paper", "PASS"), _c("b", "paper", "FAIL")], "partly reproduced",
-     "1 of 2 paper claims reproduced; not reproduced: b"),
-    ([_c("a", "paper", "FAIL")], "not reproduced", "0 of 1 paper claims reproduced; not reproduced: a"),
-    ([_c("a", "paper", "INCONCLUSIVE")], "inconclusive", "0 of 1 paper claims reproduced; inconclusive: a"),
+     "1 of 2 paper claims; not reproduced: b"),
+    ([_c("a", "paper", "FAIL")], "not reproduced", "0 of 1 paper claims"),
+    ([_c("a", "paper", "INCONCLUSIVE")], "inconclusive", "0 of 1 paper claims"),
     ([_c("a", "paper", "PASS"), _c("b", "paper", "INCONCLUSIVE"), _c("c", "paper", "INFO")], "partly reproduced",
-     "1 of 2 paper claims reproduced; inconclusive: b; not testable here: c"),
+     "1 of 2 paper claims; inconclusive: b; no verdict: c"),
     # checks, facts and extensions never make a result of the paper reproduced or not; a failed check is named
     ([_c("a", "paper", "FAIL"), _c("b", "check", "PASS"), _c("c", "beyond", "PASS")], "not reproduced",
-     "0 of 1 paper claims reproduced; not reproduced: a"),
+     "0 of 1 paper claims"),
     ([_c("a", "paper", "PASS"), _c("b", "check", "FAIL")], "reproduced",
-     "1 of 1 paper claims reproduced; FAILED CHECKS (bugs): b"),
+     "1 of 1 paper claims; FAILED CHECKS (bugs): b"),
 ])
 def test_verdict_words_count_the_papers_claims_only(claims, word, detail):
     assert status.verdict(claims) == (word, detail)

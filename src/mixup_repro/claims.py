@@ -196,15 +196,16 @@ def count_by_kind(claims: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, in
 def headline(counts: Mapping[str, Mapping[str, int]]) -> str:
     """The one line that reports a run: the paper's claims by outcome, then the checks.
 
-    ``paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive (checks: 14 passed, 0 failed)``; a paper claim
-    whose hypothesis was never met here (verdict INFO) is added as ``not testable here``, a check that was not
-    decided as ``undecided``. Facts and extensions are reported beside the claims, not in this line.
+    ``paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive (checks: 14 passed, 0 failed)``; paper claims
+    reported without a pass mark (verdict INFO: their hypothesis never held in the run, or no criterion could be
+    set up front) are added as ``without a verdict``, checks that were not decided as ``undecided``. Facts and
+    extensions are reported beside the claims, not in this line.
     """
     paper, check = counts.get("paper", {}), counts.get("check", {})
     parts = [f"{paper.get('PASS', 0)} reproduced", f"{paper.get('FAIL', 0)} not reproduced",
              f"{paper.get('INCONCLUSIVE', 0)} inconclusive"]
     if paper.get("INFO"):
-        parts.append(f"{paper['INFO']} not testable here")
+        parts.append(f"{paper['INFO']} without a verdict")
     checks = [f"{check.get('PASS', 0)} passed", f"{check.get('FAIL', 0)} failed"]
     undecided = sum(n for v, n in check.items() if v not in ("PASS", "FAIL"))
     if undecided:

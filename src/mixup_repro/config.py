@@ -457,7 +457,7 @@ class Fig1aConfig(NotebookConfig):
     n_test: int = param(0, low=0, help="test images for clean accuracy and FGSM, 0 for all")
     model: str = param("mlp", choices=VISION_MODELS, help="architecture; mlp (cpu), wrn16_8 (paper)")
     mlp_hidden: tuple[int, ...] = param((256,), low=1, high=65536, help="hidden widths of the mlp model, typically (256,) to (1024, 1024)")
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup Beta(alpha, beta), typically 0.2-2 (1 in the mixup reference code)")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter, typically equal to alpha")
     epochs: int = param(4, low=1, high=1000, help="training epochs, typically 4-10 (cpu) or 30-100 (paper)")

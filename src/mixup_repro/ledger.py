@@ -25,7 +25,7 @@ HEADLINE_FILE = Path("book/_generated/headline.md")
 #: What a verdict means for each kind, in the ledger's verdict column.
 _MEANING = {
     "paper": {"PASS": "reproduced", "FAIL": "not reproduced", "INCONCLUSIVE": "inconclusive",
-              "INFO": "not testable here"},
+              "INFO": "no verdict"},
     "check": {"PASS": "passed", "FAIL": "failed: a bug"},
 }
 _HEAD = "| claim (what we test) | kind | the paper says | verdict | our numbers | run |"
@@ -34,6 +34,10 @@ _HEAD = "| claim (what we test) | kind | the paper says | verdict | our numbers 
 def _md(text: str) -> str:
     """``text`` safe inside a Markdown table cell (Markdown and MyST syntax escaped, ``|`` included)."""
     return "".join("\\" + ch if ch in "\\`*_[]<>|#$~{}" else ch for ch in str(text))
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def run_text(name: str, params: Mapping | None, root: str | Path = Path(".")) -> str:
@@ -57,8 +61,9 @@ def render_headline(claims: status.Claims) -> str:
     absent = status.missing(claims)
     return (f"**{headline(counts)}** in the reference run ({len(claims) - len(absent)} notebooks, `cpu` profile"
             + (f"; without a result: {', '.join(absent)}" if absent else "")
-            + f"). Beside the paper's {total['paper']} claims tested here, the notebooks report {total['check']} "
-            f"checks of the code, {total['fact']} facts we derived and {total['beyond']} results beyond the paper.\n")
+            + f"). Beside the paper's {_n(total['paper'], 'claim')} tested here, the notebooks report "
+            f"{_n(total['check'], 'check')} of the code, {_n(total['fact'], 'fact')} we derived and "
+            f"{_n(total['beyond'], 'result')} beyond the paper.\n")
 
 
 def _counts_table(claims: status.Claims) -> list[str]:

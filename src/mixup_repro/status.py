@@ -159,8 +159,8 @@ def verdict(claims: Sequence[Mapping] | None) -> tuple[str, str]:
     """The verdict word of one result of the paper and the counts behind it, from its notebooks' ``paper`` claims.
 
     Only the paper's claims decide the word: ``reproduced`` (all PASS), ``not reproduced`` (all FAIL),
-    ``inconclusive`` (all INCONCLUSIVE), otherwise ``partly reproduced``; claims whose hypothesis was never met
-    (INFO) are named as not testable. Failed checks are named too: they are bugs, whatever the word.
+    ``inconclusive`` (all INCONCLUSIVE), otherwise ``partly reproduced``; paper claims reported without a pass
+    mark (INFO) are named apart. Failed checks are named too: they are bugs, whatever the word.
     """
     if claims is None:
         return "not run", "no saved result"
@@ -171,16 +171,17 @@ def verdict(claims: Sequence[Mapping] | None) -> tuple[str, str]:
     bugs = failed_checks(claims)
     if not decided:
         word = "not tested"
-        detail = "no paper claim could be tested" + (f" (not testable here: {', '.join(untestable)})"
+        detail = "no paper claim could be tested" + (f" (no verdict: {', '.join(untestable)})"
                                                       if untestable else "")
     else:
         word = next((w for v, w in (("PASS", "reproduced"), ("FAIL", "not reproduced"),
                                     ("INCONCLUSIVE", "inconclusive")) if len(by[v]) == len(decided)),
                     "partly reproduced")
-        detail = f"{len(by['PASS'])} of {len(decided)} paper claims reproduced"
-        detail += "".join(f"; {label}: {', '.join(by[v])}" for v, label in (
-            ("FAIL", "not reproduced"), ("INCONCLUSIVE", "inconclusive")) if by[v])
-        detail += f"; not testable here: {', '.join(untestable)}" if untestable else ""
+        detail = f"{len(by['PASS'])} of {len(decided)} paper claims"
+        if word == "partly reproduced":  # otherwise the word says it of every claim
+            detail += "".join(f"; {label}: {', '.join(by[v])}" for v, label in (
+                ("FAIL", "not reproduced"), ("INCONCLUSIVE", "inconclusive")) if by[v])
+        detail += f"; no verdict: {', '.join(untestable)}" if untestable else ""
     return word, detail + (f"; FAILED CHECKS (bugs): {', '.join(bugs)}" if bugs else "")
 
 
@@ -198,8 +199,8 @@ def status_table(claims: Claims) -> str:
     """The README's status: the headline (the paper's claims only), then one row per result of the paper."""
     from .claims import count_by_kind, headline
 
-    lines = [f"**{headline(count_by_kind(all_claims(claims)))}**; every claim with its numbers: the book's "
-             f"[claims ledger]({BOOK_URL}book/ledger.html).", "",
+    lines = [f"**{headline(count_by_kind(all_claims(claims)))}**; all claims: "
+             f"[ledger]({BOOK_URL}book/ledger.html).", "",
              "| result of the paper | notebook | verdict |", "|---|---|---|"]
     for result, notebooks, word, detail in status_rows(claims):
         links = ", ".join(f"[`{n}`](book/notebooks/{n}.ipynb)" for n in notebooks)
