@@ -353,3 +353,15 @@ def test_the_files_the_book_links_to_exist() -> None:
             if not (REPO / path).is_file():
                 missing.append(f"{page.relative_to(REPO)}: {path}")
     assert not missing, "links to files that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_claims_ledger_is_linked_from_the_introduction_and_every_theory_page(html_dir: Path) -> None:
+    """In the prose, not only in the navigation: a link whose text is the page's title."""
+    ledger = (html_dir / "book" / "ledger.html").read_text("utf-8")
+    assert ledger.count("<table") >= 2 and "paper claims: " in ledger
+    link = '<a class="reference internal" href="{}"><span class="doc">Claims ledger</span></a>'
+    assert link.format("ledger.html") in (html_dir / "book" / "intro.html").read_text("utf-8")
+    pages = sorted((html_dir / "book" / "theory").glob("*.html"))
+    assert len(pages) >= 4
+    for page in pages:
+        assert link.format("../ledger.html") in page.read_text("utf-8"), f"{page.name} does not link the claims ledger"

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from mixup_repro import pipeline
 from mixup_repro.chapters import fig1a_fgsm
@@ -93,3 +95,80 @@ def test_the_notebook_runs_with_the_smoke_profile(tmp_path):
     nb = nbformat.read(out, as_version=4)
     checked = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
     assert len(checked) == 1 and "[" in checked[0].outputs[0].text
+
+
+def _synthetic_arrays(cfg, fgsm_gain: dict[float, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-seed accuracies: ERM's from a seeded draw, mixup's = ERM's + the given gain (points) per FGSM radius."""
+    rng = np.random.default_rng(7)
+    arrays = {}
+    for s in cfg.seeds:
+        for attack, grid in fig1a_fgsm._radii(cfg).items():
+            erm = np.sort(rng.uniform(0.3, 0.9, len(grid)))[::-1]
+            gain = np.array([fgsm_gain.get(eps, np.zeros(len(cfg.seeds)))[s] if attack == "fgsm" and eps > 0 else 0.0
+                             for eps in grid]) / 100
+            arrays[f"erm.seed{s}.{attack}"], arrays[f"mixup.seed{s}.{attack}"] = erm, erm + gain
+    return arrays
+
+
+@pytest.mark.parametrize("gains, verdict, where", [
+    ({0.02: [1.0, 1.2, 0.9, 1.1, 1.3], 0.04: [2.0, 2.5, 1.5, 2.2, 2.1]}, "PASS", "ahead at eps 0.02, 0.04"),
+    ({0.02: [-1.0, -1.2, -0.9, -1.1, -1.3], 0.04: [2.0, 2.5, 1.5, 2.2, 2.1]}, "FAIL", "ahead at eps 0.04; behind at eps 0.02"),
+    ({0.02: [1.0, 1.2, 0.9, 1.1, 1.3], 0.04: [0.9, -1.1, 1.4, -0.8, 1.1]}, "INCONCLUSIVE", "ahead at eps 0.02; tied at eps 0.04"),
+])
+def test_figure_1a_is_decided_per_radius_on_the_paired_seeds(gains, verdict, where):
+    """Ahead at every radius passes, behind at one fails, a tie (12.0 +/- 1.3 vs 12.3 +/- 0.9) is inconclusive."""
+    cfg = _profile("fig1a_fgsm", seeds=[0, 1, 2, 3, 4], fgsm_eps=[0.0, 0.02, 0.04], pgd_eps=[0.0, 0.02],
+                   l2_eps=[0.0, 0.5])
+    flags = {"erm.seed0": dict(eps0_is_clean=True, monotone=True, pgd_no_weaker=True, eval_mode=True,
+                               zero_grad_fraction=0.0)}
+    gains = {eps: np.array(g) for eps, g in gains.items()}
+    claims = fig1a_fgsm.claims(cfg, _synthetic_arrays(cfg, gains), flags, 100, 10)
+    fgsm = claims[0]
+    assert (fgsm.id, fgsm.kind, fgsm.verdict) == ("Figure 1a (FGSM)", "paper", verdict)
+    assert where in fgsm.detail and fgsm.detail.endswith(f"claimed > 0 at every radius: {verdict}")
+    for eps, g in gains.items():  # the recorded interval is scipy's paired t interval on the per-seed gains
+        ci = stats.ttest_rel(g, np.zeros_like(g)).confidence_interval(0.95)
+        assert fgsm.numbers[f"eps{eps:g}.ci_low"] == pytest.approx(ci.low, abs=1e-9)
+        assert fgsm.numbers[f"eps{eps:g}.ci_high"] == pytest.approx(ci.high, abs=1e-9)
+        assert fgsm.numbers[f"eps{eps:g}.estimate"] == pytest.approx(g.mean(), abs=1e-9)
+    key = fgsm.numbers["key_eps"]  # the radius that decides: behind if any, else the weakest
+    assert key == {"PASS": 0.02, "FAIL": 0.02, "INCONCLUSIVE": 0.04}[verdict]
+    assert fgsm.numbers["ci_low"] == fgsm.numbers[f"eps{key:g}.ci_low"] and fgsm.numbers["level"] == 0.95
+    assert fgsm.numbers["n"] == 5.0
+    assert [c.kind for c in claims] == ["paper", "beyond", "beyond", "beyond", "check"]
+    assert "mixup - ERM +0.0 [+0.0, +0.0] points" in claims[1].detail  # clean: no gain was added at eps 0
+
+
+def test_the_image_chapters_compute_in_the_configured_dtype(monkeypatch):
+    """cpu and smoke run in float64 so the checked outputs do not depend on the CPU's float32 kernels: the data, the
+    weights, the attacks and the [0, 1] box must all be in the configured dtype (float32 too, for the paper)."""
+    from mixup_repro import robust_eval
+    from mixup_repro.chapters import _images, fig3_training_error, generalization_gap
+
+    seen: list[tuple[str, set]] = []
+
+    def record(where, real):
+        def wrapped(model, X, *args, **kwargs):
+            dtypes = {X.dtype, *(t.dtype for t in (*model.parameters(), *model.buffers()) if t.is_floating_point())}
+            out = real(model, X, *args, **kwargs)
+            if isinstance(out, torch.Tensor):
+                dtypes.add(out.dtype)
+            seen.append((where, dtypes))
+            return out
+        return wrapped
+
+    import torch
+
+    for module in (fig1a_fgsm, _images, fig3_training_error):
+        monkeypatch.setattr(module, "fit", record(f"{module.__name__}.fit", module.fit))
+    monkeypatch.setattr(robust_eval, "fgsm", record("fgsm", robust_eval.fgsm))
+    monkeypatch.setattr(robust_eval, "pgd", record("pgd", robust_eval.pgd))
+    for dtype in ("float64", "float32"):
+        seen.clear()
+        fig1a_fgsm.run(_profile("fig1a_fgsm", seeds=[0], dtype=dtype), progress=False, save=False)
+        generalization_gap.run(_profile("generalization_gap", n_seeds=1, dtype=dtype), progress=False, save=False)
+        fig3_training_error.run(_profile("fig3_training_error", n_seeds=1, dtype=dtype), progress=False, save=False)
+        where = {w for w, _ in seen}
+        assert {"fgsm", "pgd", "mixup_repro.chapters.fig1a_fgsm.fit", "mixup_repro.chapters._images.fit",
+                "mixup_repro.chapters.fig3_training_error.fit"} <= where
+        assert all(d == {getattr(torch, dtype)} for _, d in seen), [(w, d) for w, d in seen if len(d) > 1]

@@ -92,5 +92,51 @@ def test_a_claim_decided_on_per_seed_differences_has_three_outcomes(diffs, outco
     assert claim.numbers["ci_low"] == pytest.approx(d.mean() - half, abs=1e-12)
     assert claim.numbers["ci_high"] == pytest.approx(d.mean() + half, abs=1e-12)
     assert (claim.numbers["level"], claim.numbers["n"]) == (0.95, 5.0)
-    assert claim.detail.startswith("mixup - ERM ") and claim.detail.endswith(f"claimed > 0: {outcome}")
+    assert claim.detail.startswith("mixup - ERM ") and f"claimed > 0: {outcome}" in claim.detail
     assert Claim.from_dict(claim.to_dict()) == claim  # the numbers survive the JSON form
+    # a tie says how many seeds would resolve a difference of its size at its spread (a planning estimate)
+    from mixup_repro.stats import seeds_to_resolve
+
+    tie_need = seeds_to_resolve(compare_paired(b + np.array(diffs), b, "greater").interval)
+    if outcome == "INCONCLUSIVE":
+        assert tie_need is not None and claim.numbers["seeds_to_resolve"] == tie_need
+    else:
+        assert "seeds_to_resolve" not in claim.numbers
+    assert ("seeds would resolve" in claim.detail) == (outcome == "INCONCLUSIVE")
+
+
+def _c(kind, verdict, id="x"):
+    return {"id": id, "claim": "s", "paper": "p", "kind": kind, "verdict": verdict, "detail": ""}
+
+
+def test_counts_per_kind_and_the_headline_count_the_papers_claims_only():
+    from mixup_repro.claims import count_by_kind, failed_checks, group_by_kind, headline
+
+    claims = ([_c("paper", "PASS")] * 9 + [_c("paper", "FAIL")] * 2 + [_c("paper", "INCONCLUSIVE")] * 3
+              + [_c("check", "PASS")] * 14 + [_c("beyond", "INFO")] * 5 + [_c("beyond", "PASS")])
+    counts = count_by_kind(claims)
+    assert counts == {"paper": {"PASS": 9, "FAIL": 2, "INCONCLUSIVE": 3}, "check": {"PASS": 14}, "fact": {},
+                      "beyond": {"PASS": 1, "INFO": 5}}
+    assert headline(counts) == "paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive (checks: 14 passed, 0 failed)"
+    # a beyond PASS is not a reproduced claim, a paper claim whose hypothesis was never met is said so
+    more = count_by_kind(claims + [_c("paper", "INFO"), _c("check", "FAIL", "broken"), _c("check", "INFO")])
+    assert headline(more) == ("paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive, 1 without a verdict "
+                              "(checks: 14 passed, 1 failed, 1 undecided)")
+    assert failed_checks(claims + [_c("check", "FAIL", "broken"), _c("paper", "FAIL", "a result")]) == ["broken"]
+    legacy = {"id": "old", "claim": "s", "verdict": "PASS"}  # saved before kinds: counted apart, never as paper
+    assert count_by_kind([legacy])["unrecorded"] == {"PASS": 1} and headline(count_by_kind([legacy])).startswith(
+        "paper claims: 0 reproduced")
+    order = [k for k, _ in group_by_kind([legacy, _c("beyond", "INFO", "b"), _c("paper", "PASS", "a")])]
+    assert order == ["paper", "beyond", "unrecorded"]
+    with pytest.raises(ValueError, match=r"unknown claim kind\(s\) 'theorem'"):
+        group_by_kind([_c("theorem", "PASS")])
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(id="Figure 2: left"), r"an id must not contain ': '"),
+    (dict(detail="a\nb"), r"'detail' must be one line"),
+    (dict(paper="p\nq"), r"'paper' must be one line"),
+])
+def test_what_would_break_the_printed_summary_is_refused(change, message):
+    with pytest.raises(ValueError, match=message):
+        Claim(**(GOOD | change))

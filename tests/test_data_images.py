@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mixup_repro.data import catalog
+from mixup_repro.data import catalog, locations
 from mixup_repro.data import images as datasets
 from mixup_repro.data.images import (DatasetNotFoundError, channel_stats, fake_image_dataset, load_image_dataset,
                                   num_pixels)
@@ -45,7 +45,7 @@ def _write_fashion(folder: Path, gz: bool, n_train: int = 12, n_test: int = 5) -
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(locations.CACHE_ENV, str(tmp_path / "cache"))
     return tmp_path / "cache"
 
 
@@ -329,9 +329,9 @@ def test_channel_stats_float64_oracle():
 
 
 def test_default_cache_dir_honours_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path))
+    monkeypatch.setenv(locations.CACHE_ENV, str(tmp_path))
     assert datasets.default_cache_dir() == tmp_path
-    monkeypatch.delenv(datasets.CACHE_ENV)
+    monkeypatch.delenv(locations.CACHE_ENV)
     assert datasets.default_cache_dir() == Path(os.path.expanduser("~")) / ".cache" / "mixup-repro" / "data"
 
 

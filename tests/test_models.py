@@ -3,13 +3,13 @@ gives every submodule its own mode back (checked on every function that evaluate
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from mixup_repro import attacks, robust_eval, taylor, train
-from mixup_repro.models import MLP, MODELS, LogisticRegression, Scaled, build_model, eval_mode, init_from_generator
+from mixup_repro.models import (MLP, MODELS, LogisticRegression, Scaled, build_model, eval_mode, init_from_generator,
+                                 uniform_exact_)
 from mixup_repro.theory import robustness
 
 DT = torch.float64
@@ -57,6 +57,36 @@ def test_init_from_generator_uses_pytorch_default_bounds():
     w = first.weight.detach().flatten()
     assert w.max() > 0.95 * 0.5 and w.min() < -0.95 * 0.5
     assert abs(float(w.var()) - 0.5**2 / 3) < 0.01
+
+
+_DRAW = ("import sys, torch; from mixup_repro.models import uniform_exact_; t = torch.empty(4096, dtype=getattr(torch, "
+         "sys.argv[1])); uniform_exact_(t, 0.05, torch.Generator().manual_seed(3)); "
+         "sys.stdout.write(t.numpy().tobytes().hex())")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_uniform_exact_gives_the_same_bits_with_the_generic_kernels(dtype):
+    """torch's own uniform_ differs by a rounding in about half of its draws under ATEN_CPU_CAPABILITY=default (no
+    AVX2); a model that starts one rounding apart can end elsewhere. Both runs are fresh processes."""
+    import os
+    import subprocess
+    import sys
+
+    out = {cap: subprocess.run([sys.executable, "-c", _DRAW, dtype], capture_output=True, text=True, check=True,
+                               env={**os.environ, **env}).stdout
+           for cap, env in (("this CPU", {}), ("generic", {"ATEN_CPU_CAPABILITY": "default"}))}
+    assert out["this CPU"] == out["generic"] and len(out["generic"]) == 4096 * (4 if dtype == "float32" else 8) * 2
+
+
+def test_uniform_exact_is_two_u_minus_one_times_the_bound_of_torch_rand():
+    """The oracle: the same generator's torch.rand draws, mapped by hand in float64 (exact for these values)."""
+    for dtype in (torch.float32, torch.float64):
+        t = uniform_exact_(torch.empty(10_000, dtype=dtype), 0.25, torch.Generator().manual_seed(5))
+        u = torch.rand(10_000, generator=torch.Generator().manual_seed(5), dtype=dtype).double()
+        assert torch.equal(t.double(), ((2 * u - 1) * 0.25).to(dtype).double())  # 2u - 1 exact, one rounding
+        assert t.abs().max() <= 0.25 and abs(float(t.double().mean())) < 0.01
+        assert abs(float(t.double().var()) - 0.25**2 / 3) < 0.002
 
 
 def test_logistic_regression_is_affine_and_theta_is_the_weight():

@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from mixup_repro import __version__, cli, pipeline, timings
+from mixup_repro import __version__, cli, ledger, pipeline, timings
 from mixup_repro.claims import Claim
 from mixup_repro.config import ConfigError, Lemma31Config
 from mixup_repro.provenance import source_fingerprint
@@ -221,21 +221,25 @@ def _save_fake_result(root: Path, profile: str, verdict: str = "PASS") -> Path:
 
 
 def test_claims_summary(fake_root, no_kernel):
-    lines, counts = pipeline.claims_summary("smoke", root=fake_root)
-    assert counts["MISSING"] == len(pipeline.NOTEBOOKS) and lines[0].startswith("[MISSING] lemma31_fig2: no saved result")
+    lines, counts, absent = pipeline.claims_summary("smoke", root=fake_root)
+    assert absent == list(pipeline.NOTEBOOKS) and lines[0].startswith("[MISSING] lemma31_fig2: no saved result")
+    assert counts == {"paper": {}, "check": {}, "fact": {}, "beyond": {}}
     _save_fake_result(fake_root, "smoke", "FAIL")
-    lines, counts = pipeline.claims_summary("smoke", root=fake_root)
-    assert lines[0] == f"[FAIL] {'Lemma 3.1':<26} second-order expansion matches (rel err 0.01)" and counts["FAIL"] == 1
-    assert counts["MISSING"] == len(pipeline.NOTEBOOKS) - 1
+    lines, counts, absent = pipeline.claims_summary("smoke", root=fake_root)
+    assert lines[-2:] == ["== check: true by construction when the code is right ==",
+                          f"[FAIL] {'Lemma 3.1':<26} second-order expansion matches (rel err 0.01)"]
+    assert counts["check"] == {"FAIL": 1} and absent == list(pipeline.NOTEBOOKS)[1:]
 
 
-def _fake_notebook_run(ran: list):
+def _fake_notebook_run(ran: list, check: str = "PASS"):
     """A stand-in for run_notebook that saves a current result only when there is none, as the notebooks do."""
     def fake_run(name, profile, *, root, progress):
         ran.append((name, profile))
         cfg = pipeline.resolve_config(name, profile, root=root)
         if pipeline._saved_run(name, cfg) is None:
-            claims = [Claim(f"{name} check", "holds", "not stated: a test run", "check", "PASS", "rel err 0.01").to_dict()]
+            claims = [Claim(f"{name} claim", "holds", "the paper says so", "paper", "PASS", "rel err 0.01").to_dict(),
+                      Claim(f"{name} check", "holds", "not stated: a test run", "check",
+                            check if name == "thm32_relu" else "PASS", "rel err 0.01").to_dict()]
             meta = {"mixup_repro_version": __version__, "library_source_sha256": source_fingerprint()}
             save_result(Result(cfg.NAME, cfg.to_dict(), {"claims": claims}, {}, meta))
         return root / pipeline.default_output(name, profile, None, False)
@@ -256,11 +260,19 @@ def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, m
         assert re.search(rf"^\[{i}/{n}\] {name} +started: computes its result, not timed before$", out, re.M), out
         assert re.search(rf"^\[{i}/{n}\] {name} +computed in \d+\.\d s$", out, re.M), out
     assert [r["status"] for r in first["notebooks"]] == ["computed"] * n
-    # The end: the paper's results as in the README's table, and where the book is.
-    assert re.search(r"^  Lemma 3.1, Figure 2 +reproduced +1 of 1 checks pass$", out, re.M), out
+    # The end: the paper's results as in the README's table (paper claims only), the headline, where the book is.
+    assert re.search(r"^  Lemma 3.1, Figure 2 +reproduced +1 of 1 paper claims$", out, re.M), out
+    assert re.search(rf"^  paper claims: {n} reproduced, 0 not reproduced, 0 inconclusive "
+                     rf"\(checks: {n} passed, 0 failed\)$", out, re.M), out
     assert "_build/html/index.html" in out and "rel err 0.01" not in out
     saved = json.loads((Path(os.environ["MIXUP_REPRO_RESULTS"]) / "reproduce_summary.json").read_text())
     assert saved == first and saved["notebooks"][0]["output"] == "book/notebooks/lemma31_fig2.ipynb"
+    assert saved["claims_by_kind"] == {"paper": {"PASS": n}, "check": {"PASS": n}, "fact": {}, "beyond": {}}
+    assert saved["missing"] == []
+    # the book's ledger was written before the build, from the same claims
+    ledger_text = (fake_root / ledger.LEDGER_FILE).read_text()
+    assert ledger_text.count("| `paper` | the paper says so | **PASS** (reproduced) |") == n
+    assert f"paper claims: {n} reproduced" in (fake_root / ledger.HEADLINE_FILE).read_text()
     measured = json.loads((fake_root / timings.TIMINGS_FILE).read_text())
     assert set(measured["notebooks"]) == {*pipeline.NOTEBOOKS, timings.BOOK}
     assert "| `lemma31_fig2` |" in (fake_root / timings.TIMINGS_TABLE).read_text()
@@ -286,6 +298,47 @@ def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, m
     pipeline.reproduce("smoke", fake_root, progress=False)
     assert len(built) == 3 and "book not built" in capsys.readouterr().out
     assert (fake_root / timings.TIMINGS_FILE).read_text() == before  # only the cpu profile is the reference
+
+
+def test_a_failed_check_makes_reproduce_exit_non_zero_naming_it(fake_root, monkeypatch, capsys):
+    """A check is true by construction when the code is right: its failure is a bug, whatever the paper's verdicts."""
+    monkeypatch.setattr(pipeline, "run_notebook", _fake_notebook_run([], check="FAIL"))
+    monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root, log: None)
+    monkeypatch.chdir(fake_root)
+    assert cli.main(["reproduce", "--profile", "cpu"]) == 1
+    captured = capsys.readouterr()
+    n = len(pipeline.NOTEBOOKS)  # each fake notebook reports one paper claim and one check
+    assert (f"paper claims: {n} reproduced, 0 not reproduced, 0 inconclusive (checks: {n - 1} passed, 1 failed)"
+            in captured.out)
+    assert re.search(r"^  Theorems 3.1, 3.2 +reproduced +2 of 2 paper claims; FAILED CHECKS \(bugs\): "
+                     r"thm32_relu check$", captured.out, re.M), captured.out
+    assert ("mixup-repro: error: 1 check(s) failed, which is a bug of the code, not a verdict on the paper: "
+            "thm32_relu check") in captured.err
+    saved = json.loads((Path(os.environ["MIXUP_REPRO_RESULTS"]) / "reproduce_summary.json").read_text())
+    assert saved["claims_by_kind"]["check"] == {"PASS": n - 1, "FAIL": 1}  # the summary is written before the exit
+
+
+@pytest.mark.slow
+def test_make_reproduce_exits_non_zero_on_a_failed_check(fake_root, tmp_path):
+    """The Makefile's target is the CLI: its status reaches make (a fake `mixup-repro` stands in for the venv's)."""
+    if shutil.which("make") is None:
+        pytest.skip("needs make")
+    bin_dir = fake_root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (fake_root / ".venv" / ".installed").touch()
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(REPO / name, fake_root / name)
+    (fake_root / "requirements").mkdir(exist_ok=True)
+    shutil.copy(REPO / "requirements" / "lock.txt", fake_root / "requirements" / "lock.txt")
+    os.utime(fake_root / ".venv" / ".installed")  # newer than the files it depends on
+    script = bin_dir / "mixup-repro"
+    script.write_text("#!/bin/sh\n[ \"$1\" = reproduce ] || exit 0\n"
+                      "echo 'mixup-repro: error: 1 check(s) failed, which is a bug of the code, not a verdict on the "
+                      "paper: thm32_relu check' >&2\nexit 1\n")
+    script.chmod(0o755)
+    proc = subprocess.run(["make", "reproduce", "DOCTOR_FIRST=true"], cwd=fake_root, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode != 0 and "thm32_relu check" in proc.stderr
 
 
 def test_a_kernel_prints_nothing_of_its_own(fake_root, capfd):

@@ -3,7 +3,6 @@ equal what the committed reference run implies, and the GitHub workflows run the
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import stat
@@ -122,23 +121,40 @@ def test_every_notebook_answers_one_result_of_the_paper():
     assert all(claims[name] for name in pipeline.NOTEBOOKS), "a committed notebook prints no claim"
 
 
-@pytest.mark.parametrize("claims, word", [
-    (None, "not run"),
-    ([{"id": "a", "verdict": "INFO"}], "not checked"),
-    ([{"id": "a", "verdict": "PASS"}, {"id": "b", "verdict": "INFO"}], "reproduced"),
-    ([{"id": "a", "verdict": "PASS"}, {"id": "b", "verdict": "FAIL"}], "partly reproduced"),
-    ([{"id": "a", "verdict": "FAIL"}], "not reproduced"),
+def _c(id, kind, verdict):
+    return {"id": id, "kind": kind, "verdict": verdict}
+
+
+@pytest.mark.parametrize("claims, word, detail", [
+    (None, "not run", "no saved result"),
+    ([_c("a", "beyond", "INFO")], "not tested", "no paper claim could be tested"),
+    ([_c("a", "paper", "INFO")], "not tested", "no paper claim could be tested (no verdict: a)"),
+    ([_c("a", "paper", "PASS"), _c("b", "beyond", "INFO")], "reproduced", "1 of 1 paper claims"),
+    ([_c("a", "paper", "PASS"), _c("b", "paper", "FAIL")], "partly reproduced",
+     "1 of 2 paper claims; not reproduced: b"),
+    ([_c("a", "paper", "FAIL")], "not reproduced", "0 of 1 paper claims"),
+    ([_c("a", "paper", "INCONCLUSIVE")], "inconclusive", "0 of 1 paper claims"),
+    ([_c("a", "paper", "PASS"), _c("b", "paper", "INCONCLUSIVE"), _c("c", "paper", "INFO")], "partly reproduced",
+     "1 of 2 paper claims; inconclusive: b; no verdict: c"),
+    # checks, facts and extensions never make a result of the paper reproduced or not; a failed check is named
+    ([_c("a", "paper", "FAIL"), _c("b", "check", "PASS"), _c("c", "beyond", "PASS")], "not reproduced",
+     "0 of 1 paper claims"),
+    ([_c("a", "paper", "PASS"), _c("b", "check", "FAIL")], "reproduced",
+     "1 of 1 paper claims; FAILED CHECKS (bugs): b"),
 ])
-def test_verdict_words(claims, word):
-    assert status.verdict(claims)[0] == word
+def test_verdict_words_count_the_papers_claims_only(claims, word, detail):
+    assert status.verdict(claims) == (word, detail)
 
 
 def test_update_readme_rewrites_only_changed_blocks(tmp_path):
     (tmp_path / "README.md").write_text("intro\n<!-- begin status (generated) -->\nold\n<!-- end status -->\nrest\n")
-    claims = {name: [{"id": "x", "claim": "y", "verdict": "PASS"}] for name in pipeline.NOTEBOOKS}
+    claims = {name: [{"id": "x", "claim": "y", "kind": "paper", "verdict": "PASS"}] for name in pipeline.NOTEBOOKS}
     assert status.update_readme(tmp_path, claims) == ["status"]
     text = (tmp_path / "README.md").read_text()
-    assert text.startswith("intro\n<!-- begin status (generated) -->\n| result of the paper |")
+    n = len(pipeline.NOTEBOOKS)
+    assert text.startswith(f"intro\n<!-- begin status (generated) -->\n**paper claims: {n} reproduced, 0 not "
+                           f"reproduced, 0 inconclusive (checks: 0 passed, 0 failed)**")
+    assert "\n| result of the paper |" in text
     assert text.endswith("<!-- end status -->\nrest\n") and "old" not in text
     assert status.update_readme(tmp_path, claims) == []
 

@@ -184,3 +184,35 @@ def test_relative_difference_per_seed_by_hand():
         st.relative_difference_per_seed(A, B[:, :2])
     with pytest.raises(ValueError, match=r"the seed mean of B is 0 at some point"):
         st.relative_difference_per_seed(A, np.zeros((2, 3)))
+
+
+def test_all_of_every_point_ahead_passes_one_behind_fails_else_inconclusive():
+    """The conjunction of Figure 1a (ahead at every radius), enumerated over every pattern of three outcomes."""
+    ahead, behind, tied = st.t_interval([1.0, 1.1, 0.9]), st.t_interval([-1.0, -1.1, -0.9]), st.t_interval([1, -1, 0.5])
+    by = {"PASS": st.decide(ahead, "greater"), "FAIL": st.decide(behind, "greater"),
+          "INCONCLUSIVE": st.decide(tied, "greater")}
+    assert [d.outcome for d in by.values()] == list(by)
+    for pattern in itertools.product(st.OUTCOMES, repeat=3):
+        expected = ("PASS" if set(pattern) == {"PASS"} else "FAIL" if "FAIL" in pattern else "INCONCLUSIVE")
+        assert st.all_of([by[o] for o in pattern]) == expected, pattern
+    with pytest.raises(ValueError, match="all_of needs at least one decision"):
+        st.all_of([])
+
+
+def test_seeds_to_resolve_against_printed_t_quantiles():
+    """Oracle: t_{0.975, 5} = 2.5706, t_{0.975, 6} = 2.4469 (printed tables). With a mean 1 and sd 1, six seeds give
+    2.5706 / sqrt(6) = 1.049 > 1 and seven give 2.4469 / sqrt(7) = 0.925 < 1: seven seeds are needed."""
+    sd, n = 1.0, 3
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    tie = st.Interval(1.0, 1.0 - half, 1.0 + half, 0.95, n, "t interval")
+    assert st.seeds_to_resolve(tie) == 7
+    assert 2.5706 / math.sqrt(6) > 1 > 2.4469 / math.sqrt(7)
+    # a margin shifts the gap to resolve: mean 1 against margin 0.5 is a gap of 0.5 -> sd/gap = 2
+    need = st.seeds_to_resolve(tie, margin=0.5)
+    assert stats.t.ppf(0.975, need - 1) * 2 / math.sqrt(need) < 1 <= stats.t.ppf(0.975, need - 2) * 2 / math.sqrt(need - 1)
+    decided = st.t_interval([1.0, 1.1, 0.9])  # already excludes 0
+    assert st.seeds_to_resolve(decided) is None
+    assert st.seeds_to_resolve(st.Interval(0.0, -1.0, 1.0, 0.95, 3, "t interval")) is None  # on the margin
+    assert st.seeds_to_resolve(st.Interval(1e-6, -1.0, 1.0, 0.95, 3, "t interval"), n_max=1000) is None
+    with pytest.raises(ValueError, match=r"needs a t interval from at least 2 seeds, got a percentile bootstrap"):
+        st.seeds_to_resolve(st.Interval(1.0, 0.0, 2.0, 0.95, 3, "percentile bootstrap"))

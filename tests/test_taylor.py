@@ -7,7 +7,6 @@ against the Beta density, the network written in numpy); convergence orders of t
 """
 
 import copy
-import math
 import warnings
 
 import numpy as np

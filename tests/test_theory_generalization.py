@@ -5,16 +5,15 @@ partner expectation as an explicit double sum; Lemma 3.1's general code (``taylo
 ridge normal equations; the closed-form optimum of the exact mixup loss for the squared loss.
 """
 
-import itertools
 import math
 import warnings
 
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, optimize, special, stats
+from scipy import integrate, special, stats
 
-from mixup_repro.data.synthetic import _responses, low_rank_glm_data
+from mixup_repro.data.synthetic import _responses
 from mixup_repro.theory import generalization as gen
 from mixup_repro.models import LogisticRegression
 from mixup_repro.taylor import taylor_terms

@@ -16,23 +16,37 @@ Kinds say how much a verdict means:
 Results saved before claims had a kind hold claims without ``kind`` and ``numbers``; they keep loading (a
 result's claims stay plain dicts), and ``Claim.from_dict(d, legacy=True)`` reads them with the kind
 ``UNRECORDED``, a value that no new claim may have.
+
+How claims are counted is decided here, once, for every place that reports them (the notebooks' checked cells,
+``mixup-repro summary`` and ``reproduce``, the README's status table, the book's claims ledger):
+:func:`count_by_kind` counts claims per kind and verdict, :func:`headline` states the paper's claims only (a
+``check`` that fails is a bug, not a verdict on the paper), :func:`group_by_kind` orders them for display.
 """
 
 from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 if TYPE_CHECKING:
     from .stats import Decision
 
-__all__ = ["KINDS", "UNRECORDED", "VERDICTS", "Claim", "check_claims"]
+__all__ = ["KINDS", "KIND_TITLES", "UNRECORDED", "VERDICTS", "Claim", "check_claims", "count_by_kind", "failed_checks",
+           "group_by_kind", "headline"]
 
 VERDICTS = ("PASS", "FAIL", "INFO", "INCONCLUSIVE")
 KINDS = ("paper", "check", "fact", "beyond")
 #: The kind of a claim read from a result saved before claims had kinds (``from_dict(..., legacy=True)`` only).
 UNRECORDED = "unrecorded"
+#: How each kind is introduced wherever claims are grouped by kind.
+KIND_TITLES = {
+    "paper": "the paper's claims, tested here",
+    "check": "true by construction when the code is right",
+    "fact": "derived by us, not claimed by the paper",
+    "beyond": "beyond the paper: our extensions and measurements",
+    UNRECORDED: "saved before claims had a kind",
+}
 
 
 @dataclass(frozen=True)
@@ -66,12 +80,18 @@ class Claim:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{where}: '{name}' must be a non-empty string, got {value!r}")
+        # Summaries print one claim per line as "[VERDICT] id: statement", and the ledger is read back from them.
+        if ": " in self.id:
+            raise ValueError(f"{where}: an id must not contain ': ' (it ends the id in printed summaries)")
         if self.kind not in kinds:
             raise ValueError(f"{where}: kind {self.kind!r} is not one of {', '.join(kinds)}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"{where}: verdict {self.verdict!r} is not one of {', '.join(VERDICTS)}")
         if not isinstance(self.detail, str):
             raise ValueError(f"{where}: 'detail' must be a string, got {type(self.detail).__name__}")
+        for name in ("id", "statement", "paper", "detail"):
+            if "\n" in getattr(self, name):
+                raise ValueError(f"{where}: '{name}' must be one line (summaries print it on one), got a line break")
         if not isinstance(self.numbers, Mapping):
             raise ValueError(f"{where}: 'numbers' must be a mapping of name -> float, got {self.numbers!r}")
         checked = {}
@@ -93,12 +113,22 @@ class Claim:
 
         The verdict is ``decision.outcome``; ``numbers`` record ``estimate``, ``ci_low``, ``ci_high``, ``level`` and
         ``n`` (plus any given); the detail reads ``<what> <estimate> [<low>, <high>] (95% t interval, n = 5);
-        claimed <criterion>: <outcome>`` followed by ``extra``. ``what`` names the estimated quantity.
+        claimed <criterion>: <outcome>`` followed by ``extra``. ``what`` names the estimated quantity. A tie of a
+        one-sided t-interval claim also records ``seeds_to_resolve`` (:func:`mixup_repro.stats.seeds_to_resolve`)
+        and says it in the detail.
         """
+        from .stats import seeds_to_resolve
+
         iv = decision.interval
         recorded = {"estimate": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "level": iv.level,
                     "n": float(iv.n), **(numbers or {})}
-        detail = f"{what} {decision.describe(digits)}" + (f"; {extra}" if extra else "")
+        detail = f"{what} {decision.describe(digits)}"
+        if decision.outcome == "INCONCLUSIVE" and decision.margin is not None and iv.method == "t interval" and iv.n > 1:
+            need = seeds_to_resolve(iv, decision.margin)
+            if need is not None:
+                recorded["seeds_to_resolve"] = float(need)
+                detail += f" (about {need} seeds would resolve a difference this large at this spread)"
+        detail += f"; {extra}" if extra else ""
         return cls(id, statement, paper, kind, decision.outcome, detail, recorded)
 
     @classmethod
@@ -135,3 +165,54 @@ def check_claims(claims: Any) -> None:
             Claim.from_dict(c)
         except ValueError as err:
             raise ValueError(f"metrics['claims'][{i}]: {err}") from None
+
+
+def _kind_of(claim: Mapping[str, Any]) -> str:
+    return str(claim.get("kind", UNRECORDED))
+
+
+def group_by_kind(claims: Iterable[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
+    """(kind, claims) in the order of ``KINDS`` (then ``UNRECORDED``), each group in its original order; no empty group."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for c in claims:
+        groups.setdefault(_kind_of(c), []).append(c)
+    order = [*KINDS, UNRECORDED]
+    unknown = sorted(set(groups) - set(order))
+    if unknown:
+        raise ValueError(f"unknown claim kind(s) {', '.join(map(repr, unknown))}; kinds are {', '.join(order)}")
+    return [(k, groups[k]) for k in order if k in groups]
+
+
+def count_by_kind(claims: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    """kind -> verdict -> number of claims: every kind of ``KINDS`` (possibly ``{}``), ``UNRECORDED`` only if present,
+    the verdicts in the order of ``VERDICTS`` and only those that occur."""
+    counts: dict[str, dict[str, int]] = {k: {} for k in KINDS}
+    for kind, group in group_by_kind(claims):
+        seen = [c["verdict"] for c in group]
+        counts[kind] = {v: seen.count(v) for v in VERDICTS if v in seen}
+    return counts
+
+
+def headline(counts: Mapping[str, Mapping[str, int]]) -> str:
+    """The one line that reports a run: the paper's claims by outcome, then the checks.
+
+    ``paper claims: 9 reproduced, 2 not reproduced, 3 inconclusive (checks: 14 passed, 0 failed)``; paper claims
+    reported without a pass mark (verdict INFO: their hypothesis never held in the run, or no criterion could be
+    set up front) are added as ``without a verdict``, checks that were not decided as ``undecided``. Facts and
+    extensions are reported beside the claims, not in this line.
+    """
+    paper, check = counts.get("paper", {}), counts.get("check", {})
+    parts = [f"{paper.get('PASS', 0)} reproduced", f"{paper.get('FAIL', 0)} not reproduced",
+             f"{paper.get('INCONCLUSIVE', 0)} inconclusive"]
+    if paper.get("INFO"):
+        parts.append(f"{paper['INFO']} without a verdict")
+    checks = [f"{check.get('PASS', 0)} passed", f"{check.get('FAIL', 0)} failed"]
+    undecided = sum(n for v, n in check.items() if v not in ("PASS", "FAIL"))
+    if undecided:
+        checks.append(f"{undecided} undecided")
+    return f"paper claims: {', '.join(parts)} (checks: {', '.join(checks)})"
+
+
+def failed_checks(claims: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The ids of the ``check`` claims whose verdict is FAIL: each is a bug of the code, not a result."""
+    return [str(c["id"]) for c in claims if _kind_of(c) == "check" and c["verdict"] == "FAIL"]

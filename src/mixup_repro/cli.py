@@ -125,9 +125,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(status.status_table(status.claims_from_results(args.profile, root)), end="")
         elif args.command == "summary":
-            lines, counts = pipeline.claims_summary(args.profile, root=root)
+            from .claims import headline
+
+            lines, counts, absent = pipeline.claims_summary(args.profile, root=root)
             print("\n".join(lines) or "no claims recorded")
-            print(", ".join(f"{k} {v}" for k, v in counts.items() if v))
+            print(headline(counts) + (f"; without a result: {', '.join(absent)}" if absent else ""))
         return 0
     except (ConfigError, FileNotFoundError, ResultsDirError) as err:
         print(f"mixup-repro: error: {err}", file=sys.stderr)

@@ -62,6 +62,9 @@ _LITERAL_TYPES = (int, float, str, bool, list, tuple, dict, type(None))
 SEED_MAX = 2**32 - 1
 #: The ``threads`` parameter of the image notebooks (each theory chapter fixes its own in ``chapters/``).
 THREADS_HELP = "torch CPU threads during the run, 0 for torch's default; 1 suits small models on a busy 2-core machine"
+#: The ``dtype`` parameter of the image notebooks: float64 makes their checked outputs the same on any x86 CPU.
+IMAGE_DTYPE_HELP = ("torch dtype of the data, the model and the attacks: float64 (cpu, smoke: the same numbers on "
+                    "any x86 CPU) or float32 (paper, GPU)")
 #: A float literal, including the exponent forms (``1e-3``) that YAML 1.1 reads as strings.
 FLOAT_LITERAL = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -356,6 +359,13 @@ def profile_of(name: str, config: Mapping[str, Any], start: str | Path | None = 
     return "custom"
 
 
+def _refuse_bf16_in_float64(cfg: NotebookConfig) -> None:
+    """bf16 autocast belongs to float32 runs on a GPU; with float64 data and weights it would mix three precisions."""
+    if cfg.bf16 and cfg.dtype == "float64":
+        cfg._refuse_together("bf16 autocast needs dtype float32 (the paper profile's GPU setting); set bf16: false "
+                             "or dtype: float32")
+
+
 # ---------------------------------------------------------------------------------------------------
 # Schemas, one per notebook. Defaults are the cpu reference run (notebooks/params/cpu.yml).
 # ---------------------------------------------------------------------------------------------------
@@ -448,7 +458,7 @@ class Fig1aConfig(NotebookConfig):
     n_test: int = param(0, low=0, help="test images for clean accuracy and FGSM, 0 for all")
     model: str = param("mlp", choices=VISION_MODELS, help="architecture; mlp (cpu), wrn16_8 (paper)")
     mlp_hidden: tuple[int, ...] = param((256,), low=1, high=65536, help="hidden widths of the mlp model, typically (256,) to (1024, 1024)")
-    seeds: tuple[int, ...] = param((0, 1, 2), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
+    seeds: tuple[int, ...] = param((0, 1, 2, 3, 4), low=0, high=SEED_MAX, help="one ERM and one mixup model per seed; at least 3 for a spread")
     alpha: float = param(1.0, low=0, high=64, low_open=True, help="mixup Beta(alpha, beta), typically 0.2-2 (1 in the mixup reference code)")
     beta: float = param(1.0, low=0, high=64, low_open=True, help="second Beta parameter, typically equal to alpha")
     epochs: int = param(4, low=1, high=1000, help="training epochs, typically 4-10 (cpu) or 30-100 (paper)")
@@ -471,6 +481,10 @@ class Fig1aConfig(NotebookConfig):
     bf16: bool = param(False, help="bf16 autocast for training forward passes and per-epoch evaluations (GPU)")
     compile: bool = param(False, help="torch.compile the training forward passes; pays on long GPU runs only (compiling adds start-up time per model)")
     threads: int = param(1, low=0, high=1024, help=THREADS_HELP)
+    dtype: str = param("float64", choices=("float64", "float32"), help=IMAGE_DTYPE_HELP)
+
+    def _check_together(self) -> None:
+        _refuse_bf16_in_float64(self)
 
 
 @register
@@ -592,7 +606,7 @@ class GeneralizationGapConfig(NotebookConfig):
     train_sizes: tuple[int, ...] = param((2000, 0), low=0, help="training images per dataset (first n; 0 = all), same length as datasets")
     test_sizes: tuple[int, ...] = param((0, 0), low=0, help="test images per dataset (first n; 0 = all), same length as datasets")
     alphas: tuple[float, ...] = param((0.0, 0.2, 1.0), low=0, high=64, help="mixup alpha = beta per method; 0 is ERM")
-    n_seeds: int = param(3, low=1, high=100, help="seeds (initialisation, batch order, mixing) per method, typically 3-5")
+    n_seeds: int = param(5, low=1, high=100, help="seeds (initialisation, batch order, mixing) per method, typically 3-5")
     epochs: int = param(15, low=1, high=10000, help="training epochs (the gap is read at the final one), typically 15-200")
     batch_size: int = param(64, low=1, high=65536, help="minibatch size, typically 64-128")
     lr: float = param(0.05, low=0, high=10, low_open=True, help="SGD learning rate, typically 0.01-0.1")
@@ -607,8 +621,10 @@ class GeneralizationGapConfig(NotebookConfig):
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults, see mixup_repro.data.images)")
     seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")
+    dtype: str = param("float64", choices=("float64", "float32"), help=IMAGE_DTYPE_HELP)
 
     def _check_together(self) -> None:
+        _refuse_bf16_in_float64(self)
         lengths = [len(self.datasets), len(self.models), len(self.train_sizes), len(self.test_sizes)]
         if len(set(lengths)) > 1:
             self._refuse_together(f"datasets, models, train_sizes and test_sizes must have the same length (one "
@@ -648,3 +664,7 @@ class Fig3Config(NotebookConfig):
     download: bool = param(False, help="let torchvision download missing datasets (needs internet; KMNIST, CIFAR, SVHN)")
     data_dir: str = param("", help="folder with the dataset files ('' = the defaults)")
     seed: int = param(0, low=0, high=SEED_MAX, help="base seed; run seeds are derived from it")
+    dtype: str = param("float64", choices=("float64", "float32"), help=IMAGE_DTYPE_HELP)
+
+    def _check_together(self) -> None:
+        _refuse_bf16_in_float64(self)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 __all__ = ["ACTIVATIONS", "MODELS", "LogisticRegression", "MLP", "Scaled", "build_model", "eval_mode",
-           "init_from_generator"]
+           "init_from_generator", "uniform_exact_"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "softplus": nn.Softplus}
 MODELS = ("logistic", "relu_mlp", "tanh_mlp", "softplus_mlp", "relu_mlp_nobias")
@@ -38,19 +38,32 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = mode
 
 
-def init_from_generator(module: nn.Module, generator: torch.Generator) -> nn.Module:
-    """Re-initialise every ``nn.Linear`` with PyTorch's default scheme, drawing from ``generator``.
+def uniform_exact_(tensor: torch.Tensor, bound: float, generator: torch.Generator) -> torch.Tensor:
+    """Fill ``tensor`` in place with ``U(-bound, bound)`` draws that are the same bits on every CPU.
 
-    PyTorch's own initialisation draws from the global RNG; this makes a model a function of the
-    run's seed alone.
+    ``tensor.uniform_(-b, b)`` computes ``-b + 2b u`` with a fused multiply-add in its vectorised (AVX2, AVX-512)
+    kernels and without one in the generic kernel, so the same seed gives weights one rounding apart on a CPU
+    without AVX2, and trainings that start one rounding apart can end apart (a ReLU input near zero flips). Here
+    ``u = torch.rand`` is exact (a random integer times a power of two), ``2u - 1`` is exact in the same precision,
+    and the one product with ``bound`` is rounded the same way by every IEEE implementation.
+    """
+    u = torch.rand(tensor.shape, generator=generator, dtype=tensor.dtype, device=generator.device)
+    with torch.no_grad():
+        return tensor.copy_((2 * u - 1) * bound)
+
+
+def init_from_generator(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-initialise every ``nn.Linear`` with PyTorch's default scheme (U(+/- 1/sqrt(fan_in))), from ``generator``.
+
+    PyTorch's own initialisation draws from the global RNG; this makes a model a function of the run's seed alone,
+    and the same on every CPU (:func:`uniform_exact_`).
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
             bound = 1.0 / math.sqrt(layer.in_features)
-            with torch.no_grad():
-                layer.weight.uniform_(-bound, bound, generator=generator)
-                if layer.bias is not None:
-                    layer.bias.uniform_(-bound, bound, generator=generator)
+            uniform_exact_(layer.weight, bound, generator)
+            if layer.bias is not None:
+                uniform_exact_(layer.bias, bound, generator)
     return module
 
 

@@ -17,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import config, timings
+from . import config, ledger, timings
+from . import status as paper_status
+from .claims import count_by_kind, failed_checks, group_by_kind, headline
 from .config import ConfigError
 from .data.images import check_data_dir
 from .durable import write_bytes_atomic, write_json_atomic
+from .report import kind_heading
 from .results import ENV_VAR, CorruptResultError, check_writable, is_current, load_result, result_path, results_dir
 
-__all__ = ["NOTEBOOKS", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
+__all__ = ["NOTEBOOKS", "FailedCheckError", "NotebookError", "find_root", "resolve_config", "default_output", "run_notebook", "claims_summary",
            "provenance_table", "reproduce", "jupyter_book_build"]
 
 NOTEBOOKS: dict[str, Path] = {name: Path("notebooks") / f"{name}.ipynb" for name in config.REGISTRY}
@@ -37,6 +40,10 @@ FAILED_DIR = Path("runs/failed")
 
 class NotebookError(RuntimeError):
     """A notebook raised in one of its cells; the message names the cell, the error and the executed copy."""
+
+
+class FailedCheckError(RuntimeError):
+    """A ``check`` claim failed in the run: a bug of the code (the message names the claims)."""
 
 
 RUNS_TABLE = Path("book/_generated/runs.md")
@@ -237,28 +244,27 @@ def jupyter_book_build(root: str | Path = Path("."), log: str | Path | None = No
 
 
 def claims_summary(profile: str = "cpu", *, root: str | Path = Path("."),
-                   detail: bool = True) -> tuple[list[str], dict[str, int]]:
-    """One line per claim of every notebook's saved result for ``profile``, and the count per verdict.
+                   detail: bool = True) -> tuple[list[str], dict[str, dict[str, int]], list[str]]:
+    """The claims of every notebook's saved result for ``profile``, grouped by kind, with their counts.
 
-    The result of a notebook is ``results_dir()/<name>/<config_hash>`` for the profile's config.
-    ``detail=False`` leaves out the numbers behind each verdict (a one-screen summary).
+    Returns the lines to print (a heading per kind, then ``[VERDICT] id  statement (detail)`` per claim in notebook
+    order, and a ``[MISSING]`` line per notebook without a valid result), the counts per kind and verdict
+    (:func:`mixup_repro.claims.count_by_kind`) and the notebooks without a result. The result of a notebook is
+    ``results_dir()/<name>/<config_hash>`` for the profile's config. ``detail=False`` leaves out the numbers behind
+    each verdict (a one-screen summary).
     """
     _use_root_results(Path(root))
-    lines, counts = [], {"PASS": 0, "FAIL": 0, "INFO": 0, "MISSING": 0}
-    for name in NOTEBOOKS:
-        cfg = resolve_config(name, profile, root=root)
-        path = results_dir() / name / cfg.config_hash()
-        try:
-            claims = load_result(path).metrics.get("claims", [])
-        except (FileNotFoundError, CorruptResultError) as err:
-            lines.append(f"[MISSING] {name}: {err}")
-            counts["MISSING"] += 1
-            continue
-        for c in claims:
+    found = paper_status.claims_from_results(profile, root)
+    absent = paper_status.missing(found)
+    claims = paper_status.all_claims(found)
+    lines = [f"[MISSING] {name}: no saved result for profile '{profile}' (run: mixup-repro run {name} --profile "
+             f"{profile})" for name in absent]
+    for kind, group in group_by_kind(claims):
+        lines.append(kind_heading(kind))
+        for c in group:
             extra = f" ({c['detail']})" if detail and c.get("detail") else ""
             lines.append(f"[{c['verdict']}] {c['id']:<26} {c['claim']}{extra}")
-            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-    return lines, counts
+    return lines, count_by_kind(claims), absent
 
 
 def provenance_table(root: str | Path = Path(".")) -> str:
@@ -350,6 +356,10 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
             runs.append({"notebook": name, "output": os.path.relpath(out, root),
                          "config_hash": configs[name].config_hash(), "wall_time_s": seconds, "status": status})
         write_bytes_atomic(root / RUNS_TABLE, provenance_table(root).encode())
+        claims = paper_status.claims_from_results(profile, root)
+        counts = count_by_kind(paper_status.all_claims(claims))
+        if profile == "cpu":  # the book's ledger renders the reference run, so it is written before the build
+            ledger.write(root, ledger.render(claims, {n: c.to_dict() for n, c in configs.items()}, root))
         if book:
             display.start(len(NOTEBOOKS))
             t0 = time.perf_counter()
@@ -360,12 +370,9 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         display.close()
     if build_book and not book:
         print(f"book not built: it renders the cpu reference run, not profile '{profile}'")
-    from . import status as paper_status
-
-    claims = paper_status.claims_from_results(profile, root)
-    counts = paper_status.count_verdicts(claims)
     summary = {"profile": profile, "notebooks": runs, "book_build_s": book_s,
-               "total_s": round(time.perf_counter() - t_start, 1), "claims": counts}
+               "total_s": round(time.perf_counter() - t_start, 1), "claims_by_kind": counts,
+               "missing": paper_status.missing(claims)}
     write_json_atomic(results_dir() / "reproduce_summary.json", summary)
     if profile == "cpu":
         git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
@@ -373,15 +380,29 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         write_json_atomic(root / timings.TIMINGS_FILE, new)
         (root / timings.TIMINGS_TABLE).write_text(timings.render_markdown(new, list(NOTEBOOKS)))
         changed = paper_status.update_readme(root, claims)
+    _print_report(summary, root, claims, changed if profile == "cpu" else [])
+    bugs = failed_checks(paper_status.all_claims(claims))
+    if bugs:
+        raise FailedCheckError(f"{len(bugs)} check(s) failed, which is a bug of the code, not a verdict on the "
+                               f"paper: {', '.join(bugs)}; see `mixup-repro summary --profile {profile}`")
+    return summary
+
+
+def _print_report(summary: dict, root: Path, claims: paper_status.Claims, readme_changed: list[str]) -> None:
+    """The end of ``reproduce``: each step's time and output, the status of each result of the paper, the
+    headline (the paper's claims only) and the counts per kind."""
+    profile, runs, book_s, counts = (summary["profile"], summary["notebooks"], summary["book_build_s"],
+                                     summary["claims_by_kind"])
     print(f"\n== mixup-repro reproduce --profile {profile}: {timings.fmt_duration(summary['total_s'])} ==")
     for r in runs:
         print(f"  {r['notebook']:<24} {r['wall_time_s']:>7.1f} s  {r['status']:<9} -> {r['output']}")
     if book_s is not None:
         print(f"  {'book build':<24} {book_s:>7.1f} s            -> {root / '_build/html/index.html'}")
-    print("the paper's results (verdicts of the checked claims):")
+    print("the paper's results (verdicts of the paper's claims; checks, facts and extensions are counted apart):")
     print("\n".join(f"  {line}" for line in paper_status.status_lines(claims)))
-    print("  claims: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    print(f"  {headline(counts)}")
+    print("  by kind: " + "; ".join(f"{kind} " + ", ".join(f"{v} {n}" for v, n in by.items())
+                                   for kind, by in counts.items() if by)
           + "; each claim with its numbers: .venv/bin/mixup-repro summary")
-    if profile == "cpu" and changed:
-        print(f"  README.md: {', '.join(changed)} regenerated from this run (commit it with the reference run)")
-    return summary
+    if readme_changed:
+        print(f"  README.md: {', '.join(readme_changed)} regenerated from this run (commit it with the reference run)")

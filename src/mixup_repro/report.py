@@ -8,18 +8,40 @@ chapter's ``book_values`` to :func:`glue_values` for the book's theory pages; :f
 
 from __future__ import annotations
 
+from .claims import KIND_TITLES, UNRECORDED, count_by_kind, group_by_kind, headline
 from .config import profile_of
 from .results import Result, config_hash
 
-__all__ = ["FigureNote", "claims_by_id", "figure_note", "glue_values", "provenance_text", "summarize",
-           "verdict_values"]
+__all__ = ["INDENT", "FigureNote", "claims_by_id", "figure_note", "glue_values", "kind_heading", "provenance_text",
+           "summarize", "verdict_values"]
+
+
+#: Indent of a claim's detail and paper lines in :func:`summarize` (under the verdict in brackets).
+INDENT = " " * 7
+
+
+def kind_heading(kind: str) -> str:
+    """The line that opens a group of claims of one kind in :func:`summarize`: ``== paper: <title> ==``."""
+    return f"== {kind}: {KIND_TITLES[kind]} =="
 
 
 def summarize(result: Result) -> str:
-    """A short, rounded, deterministic text summary of a run's claims (for checked notebook cells)."""
-    lines = []
-    for c in result.metrics.get("claims", []):
-        lines.append(f"[{c['verdict']}] {c['id']}: {c['claim']}\n       {c['detail']}")
+    """A short, rounded, deterministic text summary of a run's claims (for checked notebook cells).
+
+    The headline (:func:`mixup_repro.claims.headline`), then the claims grouped by kind, each as
+    ``[VERDICT] id: statement``, its detail and ``paper: <what the paper states>`` on indented lines.
+    :func:`mixup_repro.status.parse_summary` reads it back (the README's status table and the book's claims
+    ledger are built from the committed notebooks' checked outputs).
+    """
+    claims = result.metrics.get("claims", [])
+    if not claims:
+        return ""
+    lines = [headline(count_by_kind(claims))]
+    for kind, group in group_by_kind(claims):
+        lines.append(kind_heading(kind))
+        for c in group:
+            lines += [f"[{c['verdict']}] {c['id']}: {c['claim']}", f"{INDENT}{c.get('detail', '')}",
+                      f"{INDENT}paper: {c.get('paper', UNRECORDED)}"]
     return "\n".join(lines)
 
 
@@ -71,7 +93,8 @@ class FigureNote:
         lines = []
         for paper, claims in self._groups():
             lines.append(f"Paper: {paper}")
-            lines += [f"Ours:  [{c['verdict']}] {c['id']}: {c['claim']}: {c.get('detail', '')}" for c in claims]
+            lines += [f"Ours:  [{c['verdict']}] {c['id']} ({c.get('kind', UNRECORDED)}): {c['claim']}: "
+                      f"{c.get('detail', '')}" for c in claims]
         return "\n".join(lines + [f"Run:   {self.run}"])
 
     __repr__ = __str__
@@ -80,8 +103,8 @@ class FigureNote:
         parts = []
         for paper, claims in self._groups():
             parts.append(f"**Paper:** {_md(paper)}")
-            parts.append("\n".join(f"- **{c['verdict']}** *{_md(c['id'])}*: {_md(c['claim'])}: {_md(c.get('detail', ''))}"
-                                   for c in claims))
+            parts.append("\n".join(f"- **{c['verdict']}** *{_md(c['id'])}* ({c.get('kind', UNRECORDED)}): "
+                                   f"{_md(c['claim'])}: {_md(c.get('detail', ''))}" for c in claims))
         parts.append(f"*Run:* {_md(self.run)}")
         return "\n\n".join(parts)
 

@@ -30,8 +30,8 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = ["OUTCOMES", "SIDES", "Interval", "Decision", "Exponent", "t_interval", "bootstrap_interval",
-           "paired_interval", "decide", "decide_within", "compare_paired", "relative_difference_per_seed",
-           "loglog_exponent"]
+           "paired_interval", "decide", "decide_within", "all_of", "compare_paired", "relative_difference_per_seed",
+           "seeds_to_resolve", "loglog_exponent"]
 
 #: The three outcomes of a claim decided with uncertainty.
 OUTCOMES = ("PASS", "FAIL", "INCONCLUSIVE")
@@ -63,11 +63,13 @@ class Interval:
 
 @dataclass(frozen=True)
 class Decision:
-    """A three-outcome decision: ``outcome`` of ``interval`` against ``criterion`` (e.g. ``> 0``, ``in [-0.6, -0.4]``)."""
+    """A three-outcome decision: ``outcome`` of ``interval`` against ``criterion`` (e.g. ``> 0``, ``in [-0.6, -0.4]``);
+    ``margin`` is the one-sided claim's margin (None for an equivalence band)."""
 
     outcome: str
     interval: Interval
     criterion: str
+    margin: float | None = None
 
     def numbers(self) -> dict[str, float | int | str]:
         return {**self.interval.numbers(), "criterion": self.criterion}
@@ -161,7 +163,7 @@ def decide(interval: Interval, side: str, margin: float = 0.0) -> Decision:
         outcome = "PASS" if above else "FAIL" if below else "INCONCLUSIVE"
     else:
         outcome = "PASS" if below else "FAIL" if above else "INCONCLUSIVE"
-    return Decision(outcome, interval, f"{'>' if side == 'greater' else '<'} {margin:g}")
+    return Decision(outcome, interval, f"{'>' if side == 'greater' else '<'} {margin:g}", float(margin))
 
 
 def decide_within(interval: Interval, low: float, high: float) -> Decision:
@@ -177,10 +179,58 @@ def decide_within(interval: Interval, low: float, high: float) -> Decision:
     return Decision(outcome, interval, f"in [{low:g}, {high:g}]")
 
 
+def all_of(decisions) -> str:
+    """The outcome of a claim that holds at every point (a conjunction), from each point's :class:`Decision`.
+
+    ``PASS`` if every point passes, ``FAIL`` if at least one fails (the claim "at every point" is then contradicted
+    there), ``INCONCLUSIVE`` otherwise. Requiring every interval to pass at its own level keeps the conjunction's
+    error rate at that level (an intersection-union test); a single ``FAIL`` among many points is not corrected for
+    their number, so the chapters name the points where each outcome occurred.
+    """
+    outcomes = [d.outcome for d in decisions]
+    if not outcomes:
+        raise ValueError("all_of needs at least one decision")
+    if any(o not in OUTCOMES for o in outcomes):
+        raise ValueError(f"every outcome must be one of {OUTCOMES}, got {outcomes}")
+    return "PASS" if all(o == "PASS" for o in outcomes) else "FAIL" if "FAIL" in outcomes else "INCONCLUSIVE"
+
+
 def compare_paired(a, b, side: str, *, margin: float = 0.0, level: float = 0.95, method: str = "t",
                    n_boot: int = 10_000, generator: np.random.Generator | None = None) -> Decision:
     """Decide "``a - b`` is ``side`` of ``margin``" on paired per-seed values (:func:`paired_interval`, :func:`decide`)."""
     return decide(paired_interval(a, b, level, method=method, n_boot=n_boot, generator=generator), side, margin)
+
+
+def seeds_to_resolve(interval: Interval, margin: float = 0.0, *, n_max: int = 100_000) -> int | None:
+    """A planning estimate for a tie: the fewest seeds whose t interval would exclude ``margin``, were the true mean
+    and spread the observed ones.
+
+    The spread is read back from the t interval (``sd = half-width sqrt(n) / t_{n-1}``); the answer is the smallest
+    ``m >= 2`` with ``t_{m-1, (1+level)/2} sd / sqrt(m) < |estimate - margin|``. It is a guide for sizing a run, not a
+    prediction: the observed difference of a tie is itself uncertain. None when the estimate sits on the margin,
+    when the interval already excludes it, or when more than ``n_max`` seeds would be needed.
+    """
+    if interval.method != "t interval" or interval.n < 2:
+        raise ValueError(f"seeds_to_resolve needs a t interval from at least 2 seeds, got a {interval.method} "
+                         f"from n = {interval.n}")
+    gap = abs(interval.estimate - margin)
+    if gap == 0 or not (interval.ci_low <= margin <= interval.ci_high):
+        return None
+    q = (1 + interval.level) / 2
+    sd = (interval.ci_high - interval.ci_low) / 2 * math.sqrt(interval.n) / _st.t.ppf(q, interval.n - 1)
+    if sd == 0:
+        return None
+
+    def resolves(m: int) -> bool:
+        return _st.t.ppf(q, m - 1) * sd / math.sqrt(m) < gap
+
+    if not resolves(n_max):
+        return None
+    lo, hi = 2, n_max  # resolves(hi) holds; t_{m-1}/sqrt(m) decreases in m, so bisect
+    while lo < hi:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if resolves(mid) else (mid + 1, hi)
+    return lo
 
 
 def relative_difference_per_seed(A, B) -> np.ndarray:

@@ -1,8 +1,9 @@
 """The README's generated parts: the status of each result of the paper, and what the two commands cost.
 
 The status table has one row per result of the paper, the notebooks that check it and a verdict word derived from
-their claims, read either from the saved results (:func:`claims_from_results`) or from the checked output cells of
-the committed reference notebooks (:func:`claims_from_notebooks`). ``mixup-repro reproduce --profile cpu`` rewrites
+their ``paper`` claims only, read either from the saved results (:func:`claims_from_results`) or from the checked
+output cells of the committed reference notebooks (:func:`claims_from_notebooks`, which also feed the book's
+claims ledger, :mod:`mixup_repro.ledger`). ``mixup-repro reproduce --profile cpu`` rewrites
 the README's generated blocks from its run; a test rebuilds them from the committed files and compares, so the
 README cannot drift from the reference run. How claims turn into a verdict word is :func:`verdict`, in one place.
 """
@@ -14,10 +15,11 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from . import timings
+from .claims import failed_checks
 
-__all__ = ["PAPER_RESULTS", "README", "claims_from_results", "claims_from_notebooks",
-           "count_verdicts", "verdict", "status_rows", "status_table", "status_lines", "costs_text", "render_blocks",
-           "readme_blocks", "update_readme"]
+__all__ = ["PAPER_RESULTS", "README", "claims_from_results", "claims_from_notebooks", "claims_label",
+           "notebook_parameters", "parse_summary", "all_claims", "missing", "verdict", "status_rows", "status_table",
+           "status_lines", "costs_text", "render_blocks", "readme_blocks", "update_readme"]
 
 PAPER_RESULTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Lemma 3.1, Figure 2", ("lemma31_fig2",)),
@@ -30,9 +32,9 @@ PAPER_RESULTS: tuple[tuple[str, tuple[str, ...]], ...] = (
 """Each result of the paper and the registered notebooks that check it (every notebook is in exactly one row)."""
 README = Path("README.md")
 BOOK_URL = "https://mixup-repro.github.io/mixup-repro/"
-CHECKED = ("PASS", "FAIL")
-"""Verdicts that count as a check; INFO claims are measurements reported beside them."""
-_SUMMARY_LINE = re.compile(r"^\[([A-Z]+)\] (.+?): (.*)$")
+_CLAIM_LINE = re.compile(r"^\[([A-Z]+)\] (.+?): (.*)$")
+_KIND_LINE = re.compile(r"^== ([a-z]+): .* ==$")
+_LABEL = re.compile(r"^\(([\w-]+-claims)\)=$", re.M)
 _BLOCK = re.compile(r"(?P<head><!-- begin (?P<name>[\w-]+) [^>]*-->\n)(?P<body>.*?)(?P<tail><!-- end (?P=name) -->)",
                     re.DOTALL)
 
@@ -54,57 +56,133 @@ def claims_from_results(profile: str, root: str | Path) -> dict[str, list[dict] 
     return out
 
 
-def claims_from_notebooks(root: str | Path) -> dict[str, list[dict] | None]:
-    """notebook -> the claims printed by the checked cell (``# NBVAL_CHECK_OUTPUT``) of its committed executed copy.
+def parse_summary(text: str) -> list[dict]:
+    """The claims printed by :func:`mixup_repro.report.summarize`, as dicts with id, claim, paper, kind, verdict,
+    detail (the numbers are not printed). Lines before the first kind heading (the headline) are skipped.
 
-    Each claim line reads ``[VERDICT] id: claim`` (:func:`mixup_repro.report.summarize`); None when the
-    notebook has no executed copy.
+    Raises ``ValueError`` on a line that does not fit the form, naming it.
     """
+    from .report import INDENT
+
+    claims: list[dict] = []
+    lines = text.splitlines()
+    kind, i = None, 0
+    while i < len(lines):
+        line = lines[i]
+        heading, claim = _KIND_LINE.match(line), _CLAIM_LINE.match(line)
+        if heading:
+            kind = heading.group(1)
+            i += 1
+            continue
+        if kind is None:  # the headline
+            i += 1
+            continue
+        if not claim or i + 2 >= len(lines):
+            raise ValueError(f"line {i + 1} of a claims summary is neither a kind heading nor a complete claim: {line!r}")
+        detail, paper = lines[i + 1], lines[i + 2]
+        if not (detail.startswith(INDENT) or detail == INDENT.rstrip()) or not paper.startswith(f"{INDENT}paper: "):
+            raise ValueError(f"claim {claim.group(2)!r} (line {i + 1} of a claims summary) lacks its indented detail "
+                             f"and 'paper:' lines")
+        claims.append({"id": claim.group(2), "claim": claim.group(3), "paper": paper[len(INDENT) + 7:],
+                       "kind": kind, "verdict": claim.group(1), "detail": detail[len(INDENT):]})
+        i += 3
+    return claims
+
+
+def _executed(root: str | Path, name: str) -> Path:
+    return Path(root) / "book" / "notebooks" / f"{name}.ipynb"
+
+
+def _checked_output(path: Path) -> str:
+    """The text printed by the checked cell (``# NBVAL_CHECK_OUTPUT``) of an executed notebook."""
     import nbformat
 
+    cells = [c for c in nbformat.read(path, as_version=4).cells
+             if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    if len(cells) != 1:
+        raise ValueError(f"{path} has {len(cells)} checked cells (# NBVAL_CHECK_OUTPUT); a notebook has one")
+    return "".join(o.get("text", "") for o in cells[0].get("outputs", []) if o.get("output_type") == "stream")
+
+
+def claims_from_notebooks(root: str | Path) -> dict[str, list[dict] | None]:
+    """notebook -> the claims printed by the checked cell of its committed executed copy (:func:`parse_summary`);
+    None when the notebook has no executed copy."""
     from .pipeline import NOTEBOOKS
 
     out: dict[str, list[dict] | None] = {}
     for name in NOTEBOOKS:
-        path = Path(root) / "book" / "notebooks" / f"{name}.ipynb"
-        if not path.is_file():
-            out[name] = None
-            continue
-        claims = []
-        for cell in nbformat.read(path, as_version=4).cells:
-            if cell.cell_type != "code" or not cell.source.startswith("# NBVAL_CHECK_OUTPUT"):
-                continue
-            text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            for line in text.splitlines():
-                m = _SUMMARY_LINE.match(line)
-                if m:
-                    claims.append({"verdict": m.group(1), "id": m.group(2), "claim": m.group(3)})
-        out[name] = claims
+        path = _executed(root, name)
+        out[name] = parse_summary(_checked_output(path)) if path.is_file() else None
     return out
 
 
-def count_verdicts(claims: Claims) -> dict[str, int]:
-    """How many claims have each verdict; MISSING counts the notebooks without a result."""
-    counts = {"PASS": 0, "FAIL": 0, "INFO": 0, "MISSING": 0}
-    for found in claims.values():
-        if found is None:
-            counts["MISSING"] += 1
-        for c in found or []:
-            counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-    return counts
+def notebook_parameters(root: str | Path) -> dict[str, dict | None]:
+    """notebook -> the parameters its committed executed copy ran with (papermill's record); None without a copy."""
+    import nbformat
+
+    from .pipeline import NOTEBOOKS
+
+    out: dict[str, dict | None] = {}
+    for name in NOTEBOOKS:
+        path = _executed(root, name)
+        out[name] = dict(nbformat.read(path, as_version=4).metadata.papermill.parameters) if path.is_file() else None
+    return out
+
+
+def claims_label(root: str | Path, name: str) -> str | None:
+    """The label of the "Checked claims" section of notebook ``name`` (``(<x>-claims)=`` in its source), or None."""
+    import nbformat
+
+    from .pipeline import NOTEBOOKS
+
+    path = Path(root) / NOTEBOOKS[name]
+    if not path.is_file():
+        return None
+    found = [m.group(1) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"
+             for m in _LABEL.finditer(c.source)]
+    if len(found) > 1:
+        raise ValueError(f"{path} has {len(found)} claims labels ({', '.join(found)}); a notebook has one")
+    return found[0] if found else None
+
+
+def all_claims(claims: Claims) -> list[dict]:
+    """Every claim of every notebook that has a result, in notebook order."""
+    return [c for found in claims.values() for c in found or []]
+
+
+def missing(claims: Claims) -> list[str]:
+    """The notebooks without a result."""
+    return [name for name, found in claims.items() if found is None]
 
 
 def verdict(claims: Sequence[Mapping] | None) -> tuple[str, str]:
-    """The verdict word of one result of the paper and the counts behind it, from its notebooks' claims."""
+    """The verdict word of one result of the paper and the counts behind it, from its notebooks' ``paper`` claims.
+
+    Only the paper's claims decide the word: ``reproduced`` (all PASS), ``not reproduced`` (all FAIL),
+    ``inconclusive`` (all INCONCLUSIVE), otherwise ``partly reproduced``; paper claims reported without a pass
+    mark (INFO) are named apart. Failed checks are named too: they are bugs, whatever the word.
+    """
     if claims is None:
         return "not run", "no saved result"
-    checked = [c for c in claims if c["verdict"] in CHECKED]
-    failed = [c["id"] for c in checked if c["verdict"] != "PASS"]
-    if not checked:
-        return "not checked", f"{len(claims)} measurements, no pass/fail check"
-    word = "reproduced" if not failed else "not reproduced" if len(failed) == len(checked) else "partly reproduced"
-    return word, f"{len(checked) - len(failed)} of {len(checked)} checks pass" + (
-        f"; fails: {', '.join(failed)}" if failed else "")
+    paper = [c for c in claims if c.get("kind") == "paper"]
+    decided = [c for c in paper if c["verdict"] in ("PASS", "FAIL", "INCONCLUSIVE")]
+    by = {v: [c["id"] for c in decided if c["verdict"] == v] for v in ("PASS", "FAIL", "INCONCLUSIVE")}
+    untestable = [c["id"] for c in paper if c["verdict"] == "INFO"]
+    bugs = failed_checks(claims)
+    if not decided:
+        word = "not tested"
+        detail = "no paper claim could be tested" + (f" (no verdict: {', '.join(untestable)})"
+                                                      if untestable else "")
+    else:
+        word = next((w for v, w in (("PASS", "reproduced"), ("FAIL", "not reproduced"),
+                                    ("INCONCLUSIVE", "inconclusive")) if len(by[v]) == len(decided)),
+                    "partly reproduced")
+        detail = f"{len(by['PASS'])} of {len(decided)} paper claims"
+        if word == "partly reproduced":  # otherwise the word says it of every claim
+            detail += "".join(f"; {label}: {', '.join(by[v])}" for v, label in (
+                ("FAIL", "not reproduced"), ("INCONCLUSIVE", "inconclusive")) if by[v])
+        detail += f"; no verdict: {', '.join(untestable)}" if untestable else ""
+    return word, detail + (f"; FAILED CHECKS (bugs): {', '.join(bugs)}" if bugs else "")
 
 
 def status_rows(claims: Claims) -> list[tuple[str, tuple[str, ...], str, str]]:
@@ -118,8 +196,12 @@ def status_rows(claims: Claims) -> list[tuple[str, tuple[str, ...], str, str]]:
 
 
 def status_table(claims: Claims) -> str:
-    """The Markdown status table of the README."""
-    lines = ["| result of the paper | notebook | verdict |", "|---|---|---|"]
+    """The README's status: the headline (the paper's claims only), then one row per result of the paper."""
+    from .claims import count_by_kind, headline
+
+    lines = [f"**{headline(count_by_kind(all_claims(claims)))}**; all claims: "
+             f"[ledger]({BOOK_URL}book/ledger.html).", "",
+             "| result of the paper | notebook | verdict |", "|---|---|---|"]
     for result, notebooks, word, detail in status_rows(claims):
         links = ", ".join(f"[`{n}`](book/notebooks/{n}.ipynb)" for n in notebooks)
         lines.append(f"| {result} | {links} | **{word}**: {detail} |")

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .models import uniform_exact_
+
 __all__ = ["VISION_MODELS", "Normalize", "ImageMLP", "SmallCNN", "WideResNet", "PreActResNet18",
            "build_vision_model", "init_vision_from_generator"]
 
@@ -161,20 +163,21 @@ def init_vision_from_generator(module: nn.Module, generator: torch.Generator) ->
     """Re-initialise every layer from ``generator`` alone (PyTorch's own init uses the global RNG).
 
     Convolutions: Kaiming normal with fan-out (the WRN / ResNet convention); linear layers and their biases:
-    PyTorch's default uniform(+/- 1/sqrt(fan_in)); BatchNorm: weight 1, bias 0.
+    PyTorch's default uniform(+/- 1/sqrt(fan_in)), drawn the same way on every CPU
+    (:func:`mixup_repro.models.uniform_exact_`; the normal draws of the convolutions may differ by a rounding on a
+    CPU without AVX2); BatchNorm: weight 1, bias 0.
     """
     for layer in module.modules():
         with torch.no_grad():
             if isinstance(layer, nn.Conv2d):
                 nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu", generator=generator)
                 if layer.bias is not None:
-                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
-                    layer.bias.uniform_(-bound, bound, generator=generator)
+                    uniform_exact_(layer.bias, 1.0 / math.sqrt(layer.weight[0].numel()), generator)
             elif isinstance(layer, nn.Linear):
                 bound = 1.0 / math.sqrt(layer.in_features)
-                layer.weight.uniform_(-bound, bound, generator=generator)
+                uniform_exact_(layer.weight, bound, generator)
                 if layer.bias is not None:
-                    layer.bias.uniform_(-bound, bound, generator=generator)
+                    uniform_exact_(layer.bias, bound, generator)
             elif isinstance(layer, nn.BatchNorm2d):
                 layer.reset_parameters()
     return module

@@ -41,19 +41,22 @@ def autocast_dtype(bf16: bool, device) -> torch.dtype | None:
     return torch.bfloat16
 
 
-def load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int,
-              download: bool = False) -> tuple[ImageDataset, ImageDataset]:
-    """(train, test) ImageDatasets; sizes 0 mean all; ``fake`` gets small 1x8x8 images."""
+def load_pair(name: str, n_train: int, n_test: int, data_dir: str, seed: int, download: bool = False,
+              dtype: str = "float32") -> tuple[ImageDataset, ImageDataset]:
+    """(train, test) ImageDatasets with images in ``dtype``; sizes 0 mean all; ``fake`` gets small 1x8x8 images.
+
+    The models of :func:`image_runs` take the dtype of the training images.
+    """
     kw = {"data_dir": data_dir or None, "fake_shape": (1, 8, 8), "seed": seed, "download": download}
     train = load_image_dataset(name, "train", n=n_train or None, fake_size=n_train or 256, **kw)
     test = load_image_dataset(name, "test", n=n_test or None, fake_size=n_test or 256, **kw)
-    return train, test
+    return train.astype(getattr(torch, dtype)), test.astype(getattr(torch, dtype))
 
 
 def _image_model(name: str, train: ImageDataset, hidden: int, seed: int) -> torch.nn.Module:
     mean, std = channel_stats(train.X)
     return build_vision_model(name, train.shape, train.num_classes, generator=torch.Generator().manual_seed(seed),
-                              mean=mean, std=std, hidden=(hidden,))
+                              mean=mean, std=std, hidden=(hidden,)).to(train.X.dtype)
 
 
 def image_runs(train: ImageDataset, test: ImageDataset, model: str, alphas, n_seeds: int, base_seed: int, *,
@@ -62,7 +65,7 @@ def image_runs(train: ImageDataset, test: ImageDataset, model: str, alphas, n_se
                eval_fp32: bool = False) -> dict[str, np.ndarray]:
     """Train ``model`` with each alpha (0 = ERM) and seed; arrays ``{alpha}.{metric}`` of shape (seeds, epochs + 1).
 
-    Seed ``s`` gives every method the same initial weights; ``eval_fp32``: evaluate every epoch without
+    Seed ``s`` gives every method the same initial weights, in the dtype of ``train.X``; ``eval_fp32``: evaluate every epoch without
     autocast even when training in bf16 (0-1 errors not at bf16 resolution).
     """
     out: dict[str, np.ndarray] = {}

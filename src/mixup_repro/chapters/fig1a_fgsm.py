@@ -20,12 +20,15 @@ from ..report import verdict_values
 from ..results import Result
 from ..robust_eval import ATTACKS, attack_ladder
 from ..runs import derive_seed, finish_run, fit, notebook_run
+from ..stats import OUTCOMES, Interval, all_of, decide, paired_interval, seeds_to_resolve
 from ..vision_models import build_vision_model
 from ._images import autocast_dtype
 
-__all__ = ["METHODS", "book_values", "claims", "run"]
+__all__ = ["LEVEL", "METHODS", "book_values", "claims", "run"]
 
 METHODS = ("erm", "mixup")
+#: Confidence level of every paired interval of the chapter (per radius; the radii are not corrected jointly).
+LEVEL = 0.95
 #: The sanity flags allow at most this share of FGSM steps that met a zero input gradient.
 ZERO_GRAD_MAX = 0.01
 
@@ -58,6 +61,8 @@ def _run(cfg: Fig1aConfig, device: torch.device, progress: bool) -> Result:
     kwargs = dict(data_dir=cfg.data_dir or None, download=cfg.download)
     train_set = load_image_dataset(cfg.dataset, "train", n=cfg.n_train or None, fake_size=cfg.n_train or 512, **kwargs)
     test = load_image_dataset(cfg.dataset, "test", n=cfg.n_test or None, fake_size=cfg.n_test or 512, **kwargs)
+    dtype = getattr(torch, cfg.dtype)  # data, weights, attacks and the [0, 1] box all in it
+    train_set, test = train_set.astype(dtype), test.astype(dtype)
     mean, std = channel_stats(train_set.X)
     n_pgd = min(cfg.n_pgd, test.n)
     arrays: dict[str, np.ndarray] = {}
@@ -68,7 +73,7 @@ def _run(cfg: Fig1aConfig, device: torch.device, progress: bool) -> Result:
             seeds_used[key] = derive_seed(seed, 0)  # ERM and mixup of one seed start from the same weights
             model = build_vision_model(cfg.model, train_set.shape, train_set.num_classes,
                                        generator=torch.Generator().manual_seed(seeds_used[key]), mean=mean, std=std,
-                                       hidden=cfg.mlp_hidden)
+                                       hidden=cfg.mlp_hidden).to(dtype)
             alpha = 0.0 if method == "erm" else cfg.alpha
             hist = fit(model, train_set.X, train_set.y, alpha=alpha, beta=cfg.beta if alpha else None,
                        epochs=cfg.epochs, lr=cfg.lr, seed=seed, loss="cross_entropy",
@@ -90,7 +95,7 @@ def _run(cfg: Fig1aConfig, device: torch.device, progress: bool) -> Result:
     summary = _summary(cfg, arrays)
     metrics = {"per_model": flags, "summary": summary, "n_test": test.n, "n_pgd": n_pgd,
                "train_source": train_set.source,
-               "claims": [c.to_dict() for c in claims(cfg, summary, flags, test.n, n_pgd)]}
+               "claims": [c.to_dict() for c in claims(cfg, arrays, flags, test.n, n_pgd)]}
     return finish_run(cfg, metrics, arrays, start=start, device=str(device),
                       seeds={"seeds": list(cfg.seeds), "model_init": seeds_used})
 
@@ -106,64 +111,113 @@ def _summary(cfg: Fig1aConfig, arrays: dict[str, np.ndarray]) -> dict:
     return out
 
 
-def claims(cfg: Fig1aConfig, summary: dict, flags: dict, n_test: int, n_pgd: int) -> list[Claim]:
-    """FGSM (the paper's Figure 1a), clean accuracy, PGD-l_inf and PGD-l2 beyond it, and the sanity flags."""
-    def series(method: str, attack: str) -> tuple[np.ndarray, np.ndarray]:
-        return np.array(summary[f"{method}.{attack}.mean"]), np.array(summary[f"{method}.{attack}.sd"])
+def _per_seed(cfg, arrays: dict[str, np.ndarray], method: str, attack: str) -> np.ndarray:
+    """(seeds, radii) accuracy in percent of one method under one attack."""
+    return 100 * np.stack([arrays[f"{method}.seed{s}.{attack}"] for s in cfg.seeds]).astype(float)
 
-    n = len(cfg.seeds)
-    (m, msd), (e, esd) = series("mixup", "fgsm"), series("erm", "fgsm")
-    pos = [k for k, eps in enumerate(cfg.fgsm_eps) if eps > 0]
-    wins = sum(m[k] > e[k] for k in pos)
+
+def _gains(cfg, arrays: dict[str, np.ndarray], attack: str) -> list[tuple[float, Interval]]:
+    """(radius, paired t interval of mixup - ERM accuracy in points over the seeds) per radius > 0 of ``attack``."""
+    mix, erm = _per_seed(cfg, arrays, "mixup", attack), _per_seed(cfg, arrays, "erm", attack)
+    return [(eps, paired_interval(mix[:, k], erm[:, k], LEVEL)) for k, eps in enumerate(_radii(cfg)[attack]) if eps > 0]
+
+
+def _iv(iv: Interval) -> str:
+    """``+1.2 [+0.4, +2.0]``: an interval in points, one decimal."""
+    f = lambda v: f"{v:+.1f}" if np.isfinite(v) else ("-inf" if v < 0 else "inf")  # noqa: E731
+    return f"{f(iv.estimate)} [{f(iv.ci_low)}, {f(iv.ci_high)}]"
+
+
+def claims(cfg: Fig1aConfig, arrays: dict[str, np.ndarray], flags: dict, n_test: int, n_pgd: int) -> list[Claim]:
+    """FGSM (the paper's Figure 1a), clean accuracy, PGD-l_inf and PGD-l2 beyond it, and the sanity flags.
+
+    Every comparison of the two methods is on the per-seed differences (ERM and mixup of a seed start from the
+    same weights): a paired t interval per radius at level ``LEVEL``.
+    """
+    return [_fgsm_claim(cfg, arrays, n_test), _clean_claim(cfg, arrays), _pgd_linf_claim(cfg, arrays, n_pgd),
+            _pgd_l2_claim(cfg, arrays), _sanity_claim(flags)]
+
+
+def _fgsm_claim(cfg: Fig1aConfig, arrays: dict[str, np.ndarray], n_test: int) -> Claim:
+    """Figure 1a: mixup ahead at every FGSM radius, decided per radius (ahead at all: PASS; behind at one: FAIL)."""
+    gains = _gains(cfg, arrays, "fgsm")
+    decisions = [decide(iv, "greater") for _, iv in gains]
+    verdict = all_of(decisions)
+    where = {o: [f"{eps:g}" for (eps, _), d in zip(gains, decisions) if d.outcome == o] for o in OUTCOMES}
+    # a tied radius says how many seeds would resolve a difference of its size at its spread (planning estimate)
+    needs = [seeds_to_resolve(iv) if d.outcome == "INCONCLUSIVE" and iv.n > 1 else None
+             for (_, iv), d in zip(gains, decisions)]
+    where["INCONCLUSIVE"] = [f"{eps:g}" + (f" (~{need} seeds)" if need else "")
+                             for (eps, _), d, need in zip(gains, decisions, needs) if d.outcome == "INCONCLUSIVE"]
+    # The radius that decides: the one most clearly behind (FAIL), else the weakest of the others.
+    key = (min(range(len(gains)), key=lambda k: gains[k][1].ci_high) if verdict == "FAIL"
+           else min(range(len(gains)), key=lambda k: gains[k][1].ci_low))
+    iv = gains[key][1]
+    numbers = {"estimate": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "level": iv.level,
+               "n": float(iv.n), "key_eps": gains[key][0], "radii_ahead": len(where["PASS"]),
+               "radii_behind": len(where["FAIL"]), "radii_tied": len(where["INCONCLUSIVE"])}
+    for eps, g in gains:
+        numbers |= {f"eps{eps:g}.estimate": g.estimate, f"eps{eps:g}.ci_low": g.ci_low, f"eps{eps:g}.ci_high": g.ci_high}
+    sides = "; ".join(f"{label} at eps {', '.join(where[o])}" for o, label in (
+        ("PASS", "ahead"), ("FAIL", "behind"), ("INCONCLUSIVE", "tied")) if where[o])
+    return Claim(
+        id="Figure 1a (FGSM)",
+        statement="the mixup model has higher FGSM robust accuracy than the ERM model at every attack size",
+        paper="Figure 1a (SVHN, two WRN-16-8): mixup has much better FGSM robust accuracy than ERM at every "
+              "attack size (recalled; no numbers given)",
+        kind="paper", verdict=verdict,
+        detail=f"mixup - ERM accuracy in points, {LEVEL:.0%} paired t interval per radius (n = {len(cfg.seeds)} seeds, "
+               f"{n_test} test images): {sides}"
+               + (" (~N seeds would resolve a tie of this size at this spread)" if any(needs) else "") + "; "
+               + ", ".join(f"eps {eps:g}: {_iv(g)}" for eps, g in gains)
+               + f"; claimed > 0 at every radius: {verdict}",
+        numbers=numbers)
+
+
+def _clean_claim(cfg: Fig1aConfig, arrays: dict[str, np.ndarray]) -> Claim:
     k0 = list(cfg.fgsm_eps).index(0.0) if 0.0 in cfg.fgsm_eps else None
-    clean_m, clean_e = (m[k0], e[k0]) if k0 is not None else (np.nan, np.nan)
-    return [
-        Claim(id="Figure 1a (FGSM)",
-              statement="the mixup model has higher FGSM robust accuracy than the ERM model at every attack size",
-              paper="Figure 1a (SVHN, two WRN-16-8): mixup has much better FGSM robust accuracy than ERM at every "
-                    "attack size (recalled; no numbers given)",
-              kind="paper", verdict="PASS" if pos and wins == len(pos) else "FAIL",
-              detail=f"mixup > ERM at {wins} of {len(pos)} radii (mean of {n} seeds, {n_test} test images); "
-                     + ", ".join(f"eps {cfg.fgsm_eps[k]:g}: {100 * m[k]:.1f}+/-{100 * msd[k]:.1f} vs "
-                                 f"{100 * e[k]:.1f}+/-{100 * esd[k]:.1f} %" for k in pos),
-              numbers={"radii_won": wins, "radii": len(pos)}),
-        Claim(id="Figure 1a (clean accuracy)", statement="clean test accuracy of the two training methods",
-              paper="not stated: Figure 1a (SVHN, WRN-16-8) gives no numbers; clean accuracy puts the FGSM "
-                    "gains in context",
-              kind="beyond", verdict="INFO",
-              detail=f"ERM {100 * clean_e:.1f} %, mixup {100 * clean_m:.1f} % (mean of {n} seeds)",
-              numbers={"clean_acc_erm": clean_e, "clean_acc_mixup": clean_m}),
-        _pgd_linf_claim(cfg, summary, n_pgd, m, e),
-        _pgd_l2_claim(cfg, summary),
-        _sanity_claim(flags),
-    ]
+    if k0 is None:
+        return Claim(id="Figure 1a (clean accuracy)", statement="clean test accuracy of the two training methods",
+                     paper=_CLEAN_PAPER, kind="beyond", verdict="INFO", detail="no eps = 0 in fgsm_eps: not measured")
+    mix, erm = (_per_seed(cfg, arrays, m, "fgsm")[:, k0] for m in ("mixup", "erm"))
+    iv = paired_interval(mix, erm, LEVEL)
+    return Claim(id="Figure 1a (clean accuracy)", statement="clean test accuracy of the two training methods",
+                 paper=_CLEAN_PAPER, kind="beyond", verdict="INFO",
+                 detail=f"ERM {erm.mean():.1f} %, mixup {mix.mean():.1f} %; mixup - ERM {_iv(iv)} points "
+                        f"({LEVEL:.0%} paired t interval, n = {iv.n})",
+                 numbers={"clean_acc_erm": erm.mean() / 100, "clean_acc_mixup": mix.mean() / 100,
+                          "estimate": iv.estimate, "ci_low": iv.ci_low, "ci_high": iv.ci_high, "level": iv.level,
+                          "n": float(iv.n)})
 
 
-def _pgd_linf_claim(cfg: Fig1aConfig, summary: dict, n_pgd: int, m: np.ndarray, e: np.ndarray) -> Claim:
+_CLEAN_PAPER = ("not stated: Figure 1a (SVHN, WRN-16-8) gives no numbers; clean accuracy puts the FGSM gains in "
+                "context")
+
+
+def _pgd_linf_claim(cfg: Fig1aConfig, arrays: dict[str, np.ndarray], n_pgd: int) -> Claim:
     """How much of the FGSM gain survives PGD, at the radii both attacks share."""
-    pm, pe = np.array(summary["mixup.pgd_linf.mean"]), np.array(summary["erm.pgd_linf.mean"])
-    parts = []
-    for eps in (eps for eps in cfg.pgd_eps if eps > 0 and eps in cfg.fgsm_eps):
-        kf, kp = list(cfg.fgsm_eps).index(eps), list(cfg.pgd_eps).index(eps)
-        parts.append(f"eps {eps:g}: FGSM gain {100 * (m[kf] - e[kf]):+.1f}, PGD gain {100 * (pm[kp] - pe[kp]):+.1f} "
-                     f"points")
+    fgsm, pgd = dict(_gains(cfg, arrays, "fgsm")), dict(_gains(cfg, arrays, "pgd_linf"))
+    parts = [f"eps {eps:g}: FGSM {_iv(fgsm[eps])}, PGD {_iv(pgd[eps])}" for eps in pgd if eps in fgsm]
     return Claim(id="Beyond Fig. 1a (PGD-l_inf)",
                  statement="how much of mixup's FGSM gain survives PGD-l_inf with restarts",
                  paper="not stated: Figure 1a (SVHN, WRN-16-8) uses FGSM only; the paper leaves PGD (with "
                        "adversarial training) to future work (recalled)",
                  kind="beyond", verdict="INFO",
-                 detail=f"{n_pgd} test images, {cfg.pgd_steps} steps x {cfg.pgd_restarts} restarts; "
-                        + ("; ".join(parts) or "no common radius"))
+                 detail=f"mixup - ERM accuracy in points, {LEVEL:.0%} paired t intervals (n = {len(cfg.seeds)}); "
+                        f"PGD on {n_pgd} test images, {cfg.pgd_steps} steps x {cfg.pgd_restarts} restarts; "
+                        + ("; ".join(parts) or "no common radius"),
+                 numbers={f"eps{eps:g}.pgd_gain": iv.estimate for eps, iv in pgd.items()})
 
 
-def _pgd_l2_claim(cfg: Fig1aConfig, summary: dict) -> Claim:
-    lm, le = np.array(summary["mixup.pgd_l2.mean"]), np.array(summary["erm.pgd_l2.mean"])
+def _pgd_l2_claim(cfg: Fig1aConfig, arrays: dict[str, np.ndarray]) -> Claim:
+    gains = _gains(cfg, arrays, "pgd_l2")
     return Claim(id="Beyond Fig. 1a (PGD-l2)", statement="mixup's gain under PGD-l2",
                  paper="not stated: the theory bounds l2 balls of radius eps sqrt d, but Figure 1a (SVHN, "
                        "WRN-16-8) attacks with FGSM (l_inf) only",
                  kind="beyond", verdict="INFO",
-                 detail=", ".join(f"eps {eps:g}: {100 * (lm[k] - le[k]):+.1f} points"
-                                  for k, eps in enumerate(cfg.l2_eps) if eps > 0))
+                 detail=f"mixup - ERM accuracy in points, {LEVEL:.0%} paired t intervals (n = {len(cfg.seeds)}): "
+                        + ", ".join(f"eps {eps:g}: {_iv(iv)}" for eps, iv in gains),
+                 numbers={f"eps{eps:g}.gain": iv.estimate for eps, iv in gains})
 
 
 def _sanity_claim(flags: dict) -> Claim:
@@ -182,7 +236,8 @@ def _sanity_claim(flags: dict) -> Claim:
 
 
 def book_values(result: Result) -> dict[str, float | str]:
-    """Plain values for the prose: clean accuracies and the FGSM / PGD gains (percentage points) per radius."""
+    """Plain values for the prose: clean accuracies, the FGSM / PGD gains (percentage points) per radius, and the FGSM
+    radii at which mixup is ahead, behind and tied (``fgsm_ahead``, ...: the radii, or ``none``)."""
     cfg, s = result.config, result.metrics["summary"]
     out: dict[str, float | str] = {}
     for method in METHODS:
@@ -194,4 +249,8 @@ def book_values(result: Result) -> dict[str, float | str]:
         out[f"min_gain_{attack}"] = float(min(g for g, eps in zip(gains, grid) if eps > 0)) if any(grid) else 0.0
     out |= verdict_values(result)
     out["n_seeds"] = float(len(cfg["seeds"]))
+    gains = _gains(Fig1aConfig.from_mapping(cfg), result.arrays, "fgsm")
+    for outcome, side in (("PASS", "ahead"), ("FAIL", "behind"), ("INCONCLUSIVE", "tied")):
+        radii = [f"{eps:g}" for eps, iv in gains if decide(iv, "greater").outcome == outcome]
+        out[f"fgsm_{side}"] = ", ".join(radii) if radii else "none"
     return out

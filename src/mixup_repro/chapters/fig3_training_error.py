@@ -22,13 +22,31 @@ from ..runs import derive_seed, finish_run, fit, notebook_run
 from ..train import resolve_device
 from ._images import image_runs, load_pair, method_name
 
-__all__ = ["book_values", "claims", "run"]
+__all__ = ["book_values", "claims", "reached_zero_verdict", "run"]
 
 
 def _first_zero(err: np.ndarray) -> float:
     """First epoch with zero error (NaN if never)."""
     hits = np.flatnonzero(err == 0)
     return float(hits[0]) if hits.size else float("nan")
+
+
+def _share_at_zero_after_first(err: np.ndarray) -> float:
+    """Share of the epochs from the first one at zero error to the last that are at zero (NaN if never at zero)."""
+    hits = np.flatnonzero(err == 0)
+    return float(np.mean(err[hits[0]:] == 0)) if hits.size else float("nan")
+
+
+def reached_zero_verdict(reached: int, seeds: int) -> str:
+    """Figure 3's verdict from the number of seeds whose clean training error reached zero.
+
+    The paper's remark is that the training error *often* reaches zero in finite time: ``PASS`` when more than half
+    of the seeds reach it within the epochs run, ``FAIL`` when none does, ``INCONCLUSIVE`` in between (it happens,
+    but not in most runs). Every seed reaching zero is a stricter statement than the paper makes.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1 or not 0 <= reached <= seeds:
+        raise ValueError(f"need 0 <= reached <= seeds and seeds >= 1, got {reached} of {seeds}")
+    return "PASS" if 2 * reached > seeds else "FAIL" if reached == 0 else "INCONCLUSIVE"
 
 
 @notebook_run(threads=lambda cfg: cfg.threads)
@@ -41,7 +59,7 @@ def run(cfg: Fig3Config, *, progress: bool = True) -> Result:
     each alpha in ``cfg.ncal_alphas`` (0 = ERM); the clean training error at the end.
     """
     start = time.perf_counter()
-    train, test = load_pair(cfg.dataset, cfg.train_size, 0, cfg.data_dir, cfg.seed, cfg.download)
+    train, test = load_pair(cfg.dataset, cfg.train_size, 0, cfg.data_dir, cfg.seed, cfg.download, cfg.dtype)
     runs = image_runs(train, test, cfg.model, (cfg.alpha,), cfg.n_seeds, derive_seed(cfg.seed, 1),
                       epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, momentum=cfg.momentum,
                       weight_decay=0.0, lr_schedule=cfg.lr_schedule, hidden=cfg.mlp_hidden, device=cfg.device,
@@ -51,6 +69,7 @@ def run(cfg: Fig3Config, *, progress: bool = True) -> Result:
     err = arrays["image.train_err_clean"]
     image = {
         "first_zero_epoch": [_first_zero(e) for e in err],
+        "share_at_zero_after_first": [_share_at_zero_after_first(e) for e in err],
         "final_train_err_clean": err[:, -1].tolist(),
         "final_train_loss_clean": arrays["image.train_loss_clean"][:, -1].tolist(),
         "min_train_err_clean": err.min(axis=1).tolist(),
@@ -65,13 +84,14 @@ def run(cfg: Fig3Config, *, progress: bool = True) -> Result:
 def _alternating_line(cfg: Fig3Config, arrays: dict[str, np.ndarray], progress: bool) -> dict[str, dict]:
     """Part 2: a ReLU MLP per alpha of ``cfg.ncal_alphas`` and seed on the alternating line (full batch, Adam)."""
     X, y = alternating_line(cfg.ncal_points, cfg.ncal_classes)
+    X = X.to(getattr(torch, cfg.dtype))
     Xr, yr = X.repeat(cfg.ncal_copies, 1), y.repeat(cfg.ncal_copies)
     line: dict[str, dict] = {}
     for k, alpha in enumerate(cfg.ncal_alphas):
         errs, losses = [], []
         for s in range(cfg.n_seeds):
             net = init_from_generator(MLP(1, (cfg.ncal_hidden, cfg.ncal_hidden), out=cfg.ncal_classes),
-                                      torch.Generator().manual_seed(derive_seed(cfg.seed, 500 + s)))
+                                      torch.Generator().manual_seed(derive_seed(cfg.seed, 500 + s))).to(X.dtype)
             hist = fit(net, Xr, yr, alpha=alpha, epochs=cfg.ncal_epochs, lr=cfg.ncal_lr,
                        seed=derive_seed(cfg.seed, 600 + 10 * k + s), loss="cross_entropy", optimizer="adam",
                        per_sample_lam=True, progress=f"line {method_name(alpha)} seed {s}" if progress else False)
@@ -87,20 +107,24 @@ def _alternating_line(cfg: Fig3Config, arrays: dict[str, np.ndarray], progress: 
 
 
 def claims(cfg: Fig3Config, image: dict, line: dict) -> list[Claim]:
-    """Zero training error and a positive loss on the image runs; ERM and mixup on the alternating line."""
-    first = image["first_zero_epoch"]
+    """Zero training error in most seeds (the paper's remark) and a positive loss on the image runs; the line."""
+    first, shares = image["first_zero_epoch"], image["share_at_zero_after_first"]
     reached = [not math.isnan(f) for f in first]
+    n, k = len(first), sum(reached)
+    final_in_theta = sum(e == 0 for e in image["final_train_err_clean"])
+    runs = ", ".join(f"from epoch {int(f)} ({sh:.0%} of the epochs since at zero)" if r
+                     else f"never (lowest {round(m * image['n_train'])} of {image['n_train']} images)"
+                     for f, sh, r, m in zip(first, shares, reached, image["min_train_err_clean"]))
     out = [Claim(
         id=f"Figure 3, {cfg.dataset}",
-        statement="mixup training reaches zero clean training error (the trained model is in Theta)",
-        paper="Figure 3 'confirms' (verified quote) that the training error reaches zero in finite time, so theta "
-              "is in Theta (recalled; run and axes uncertain)",
-        kind="paper", verdict="PASS" if all(reached) else "FAIL",
-        detail=f"{cfg.model}, alpha = {cfg.alpha:g}, {cfg.epochs} epochs, {cfg.n_seeds} seeds: first epoch with zero "
-               "error " + ", ".join("never" if math.isnan(f) else f"{int(f)}" for f in first)
-               + "; final clean error " + ", ".join(f"{e:.2%}" for e in image["final_train_err_clean"])
-               + "; final clean loss " + ", ".join(f"{v:.3f}" for v in image["final_train_loss_clean"]),
-        numbers={"seeds_at_zero": sum(reached), "seeds": len(first)}), Claim(
+        statement="mixup training reaches zero clean training error in most runs (the trained model is in Theta)",
+        paper="in practice the training 0-1 error often reaches zero in finite time, so theta is in Theta (recalled), "
+              "a phenomenon Figure 3 'confirms' (verified quote; its run and axes are uncertain)",
+        kind="paper", verdict=reached_zero_verdict(k, n),
+        detail=f"{cfg.model}, alpha = {cfg.alpha:g}, {cfg.epochs} epochs: {k} of {n} seeds reach zero error; per "
+               f"seed: {runs}; final model in Theta for {final_in_theta} of {n}; claimed in most seeds (more than "
+               f"half): {reached_zero_verdict(k, n)}",
+        numbers={"seeds_at_zero": k, "seeds": n, "final_in_theta": final_in_theta}), Claim(
         id=f"Figure 3, {cfg.dataset} (loss)",
         statement="the clean training loss stays above zero when the error is zero",
         paper="the training loss does not reach zero even when the 0-1 error does (recalled remark on Theta; "

@@ -118,6 +118,12 @@ class ImageDataset:
         """(C, H, W) of one image."""
         return tuple(self.X.shape[1:])
 
+    def astype(self, dtype: torch.dtype) -> "ImageDataset":
+        """The same images with ``X`` in ``dtype`` (float32 -> float64 is exact; labels unchanged)."""
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise ValueError(f"dtype must be a floating-point torch dtype, e.g. torch.float64, got {dtype!r}")
+        return ImageDataset(self.X.to(dtype), self.y, self.name, self.split, self.num_classes, self.source)
+
     def subset(self, n: int) -> "ImageDataset":
         """The first ``n`` examples (the order is fixed by the dataset, so this is deterministic).
 

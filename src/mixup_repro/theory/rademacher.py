@@ -409,34 +409,9 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
     w = w / w.norm(dim=2, keepdim=True)
     bb = b[:, None, :].expand(K, restarts, k).reshape(-1, k)
     w = w.reshape(-1, k)
-    B = w.shape[0]
 
-    if loss == "squared" or expectation == "gaussian":
-        q_const = min(gamma, q_max) if loss == "squared" else q_of_gamma(gamma, loss, q_max)
-        q_bar = q_const
-
-        def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return torch.full((wd.shape[0],), q_const, dtype=torch.float64), wd.new_zeros(wd.shape)
-    else:
-        Z = (X if reference is None else reference.to(torch.float64)) @ whiten  # whitened reference points
-        m2_max = float(torch.linalg.eigvalsh(Z.T @ Z / Z.shape[0]).max())
-        q_bar = q_upper_bound(gamma, loss, q_max, m2_max=m2_max, mean_norm=float(Z.mean(dim=0).norm()))
-        h2, h3 = get_loss(loss).h2, get_loss(loss).h3
-        # every q with q max_j A''(sqrt(q) |z_j|) <= gamma is admissible in every direction: the scan's lower end
-        zmax = float(Z.norm(dim=1).max())
-        lo_G = (lambda q: q / 4) if loss == "logistic" else (lambda q: q * torch.exp(q.sqrt() * zmax))
-        q_lo = float(largest_admissible_q(lo_G, gamma, Q_FLOOR * q_bar, q_bar, 1)[0])
-
-        def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """q*(w) and its gradient in w (implicit function theorem; 0 where the cap q_max binds)."""
-            S = wd @ Z.T
-            q = largest_admissible_q(_sample_G(S, loss), gamma, q_lo, q_bar, wd.shape[0])
-            s = q.sqrt()[:, None] * S
-            dG_dq = (h2(s) + s / 2 * h3(s)).mean(dim=1)
-            dG_dw = (q * q.sqrt())[:, None] * (h3(s) @ Z) / Z.shape[0]
-            interior = (q < q_max) & (dG_dq > 0)
-            grad = torch.where(interior[:, None], -dG_dw / dG_dq.clamp(min=1e-300)[:, None], torch.zeros_like(dG_dw))
-            return q, grad
+    q_star, q_bar = _q_star_function(X if reference is None else reference.to(torch.float64), whiten, gamma, loss,
+                                     q_max, expectation)
 
     def value(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         q, dq = q_star(wd)
@@ -445,17 +420,7 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
         g = q.sqrt()[:, None] * bb + (wb / (2 * q.sqrt()))[:, None] * dq
         return f, g, q
 
-    f, g, q = value(w)
-    step = torch.full((B,), 0.5, dtype=torch.float64)
-    for _ in range(steps):
-        gt = g - (g * w).sum(dim=1, keepdim=True) * w  # tangent to the sphere
-        trial = w + step[:, None] * gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-300)  # step ~ an angle: scale-free
-        trial = trial / trial.norm(dim=1, keepdim=True)
-        f2, g2, q2 = value(trial)
-        better = f2 > f
-        w = torch.where(better[:, None], trial, w)
-        f, g, q = torch.where(better, f2, f), torch.where(better[:, None], g2, g), torch.where(better, q2, q)
-        step = torch.where(better, step * 1.5, step / 2)
+    w, (f, _, q) = _sphere_ascent(value, w, steps)
     best = f.reshape(K, restarts).max(dim=1)
     q_at = q.reshape(K, restarts).gather(1, best.indices[:, None])[:, 0]
     lower = best.values
@@ -465,17 +430,7 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
     # max_u q*(u) by the same ascent on q* itself, from random starts and from the maximisers found above
     wq = torch.cat([torch.randn(q_restarts, k, generator=generator, dtype=torch.float64), w])
     wq = wq / wq.norm(dim=1, keepdim=True)
-    qv, dq = q_star(wq)
-    step = torch.full((wq.shape[0],), 0.5, dtype=torch.float64)
-    for _ in range(steps):
-        gt = dq - (dq * wq).sum(dim=1, keepdim=True) * wq
-        trial = wq + step[:, None] * gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-300)
-        trial = trial / trial.norm(dim=1, keepdim=True)
-        q2, dq2 = q_star(trial)
-        better = q2 > qv
-        wq = torch.where(better[:, None], trial, wq)
-        qv, dq = torch.where(better, q2, qv), torch.where(better[:, None], dq2, dq)
-        step = torch.where(better, step * 1.5, step / 2)
+    _, (qv, _) = _sphere_ascent(q_star, wq, steps)
     q_hat = float(qv.max())
     upper_est = math.sqrt(q_hat) * ellipsoid
     return DirectRademacher(
@@ -485,6 +440,64 @@ def direct_rademacher(X: torch.Tensor, gamma: float, loss: str = "logistic", *, 
         max_rel_gap_estimate=float(((upper_est - lower) / upper_est).max()), expectation=expectation,
         n_draws=n_draws, restarts=restarts, steps=steps,
     )
+
+
+def _q_star_function(Z_ref: torch.Tensor, whiten: torch.Tensor, gamma: float, loss: str, q_max: float,
+                     expectation: str) -> tuple[Callable, float]:
+    """``w -> (q*(w), its gradient in w)`` for whitened directions ``w``, and an upper bound ``q_bar`` on q*.
+
+    q*(w) is the largest admissible ``theta^T Sigma theta`` along ``u = whiten @ w``: a constant for the squared loss
+    and for the population (Gaussian) expectation, a scan over the reference points for ``"sample"``.
+    """
+    if loss == "squared" or expectation == "gaussian":
+        q_const = min(gamma, q_max) if loss == "squared" else q_of_gamma(gamma, loss, q_max)
+
+        def constant(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return torch.full((wd.shape[0],), q_const, dtype=torch.float64), wd.new_zeros(wd.shape)
+        return constant, q_const
+    Z = Z_ref @ whiten  # whitened reference points
+    m2_max = float(torch.linalg.eigvalsh(Z.T @ Z / Z.shape[0]).max())
+    q_bar = q_upper_bound(gamma, loss, q_max, m2_max=m2_max, mean_norm=float(Z.mean(dim=0).norm()))
+    h2, h3 = get_loss(loss).h2, get_loss(loss).h3
+    # every q with q max_j A''(sqrt(q) |z_j|) <= gamma is admissible in every direction: the scan's lower end
+    zmax = float(Z.norm(dim=1).max())
+    lo_G = (lambda q: q / 4) if loss == "logistic" else (lambda q: q * torch.exp(q.sqrt() * zmax))
+    q_lo = float(largest_admissible_q(lo_G, gamma, Q_FLOOR * q_bar, q_bar, 1)[0])
+
+    def q_star(wd: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q*(w) and its gradient in w (implicit function theorem; 0 where the cap q_max binds)."""
+        S = wd @ Z.T
+        q = largest_admissible_q(_sample_G(S, loss), gamma, q_lo, q_bar, wd.shape[0])
+        s = q.sqrt()[:, None] * S
+        dG_dq = (h2(s) + s / 2 * h3(s)).mean(dim=1)
+        dG_dw = (q * q.sqrt())[:, None] * (h3(s) @ Z) / Z.shape[0]
+        interior = (q < q_max) & (dG_dq > 0)
+        grad = torch.where(interior[:, None], -dG_dw / dG_dq.clamp(min=1e-300)[:, None], torch.zeros_like(dG_dw))
+        return q, grad
+    return q_star, q_bar
+
+
+def _sphere_ascent(objective: Callable, w: torch.Tensor, steps: int) -> tuple[torch.Tensor, tuple]:
+    """Projected gradient ascent of each row of ``w`` on the unit sphere, with a step per row (an angle, so the
+    ascent is scale-free) that grows by 1.5 when a step raises the objective and halves otherwise.
+
+    ``objective(w)`` returns ``(value, gradient, *extras)``, one row each; returns the final ``w`` and the
+    objective's outputs there.
+    """
+    out = objective(w)
+    step = torch.full((w.shape[0],), 0.5, dtype=torch.float64)
+    for _ in range(steps):
+        g = out[1]
+        gt = g - (g * w).sum(dim=1, keepdim=True) * w  # tangent to the sphere
+        trial = w + step[:, None] * gt / gt.norm(dim=1, keepdim=True).clamp(min=1e-300)
+        trial = trial / trial.norm(dim=1, keepdim=True)
+        new = objective(trial)
+        better = new[0] > out[0]
+        w = torch.where(better[:, None], trial, w)
+        out = tuple(torch.where(better if new_i.dim() == 1 else better[:, None], new_i, old_i)
+                    for new_i, old_i in zip(new, out))
+        step = torch.where(better, step * 1.5, step / 2)
+    return w, out
 
 
 # --- a fixed sample against resampled samples -----------------------------------------------------------------------
