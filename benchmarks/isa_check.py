@@ -98,7 +98,7 @@ def _side_by_side(cfg) -> dict:
             perm = torch.randperm(idx.numel(), generator=gen)
             hidden = {}
             for key, (m, X) in models.items():
-                batch = mix_batch(X[idx], train.y[idx], torch.as_tensor(lam, dtype=X.dtype), perm)
+                batch = mix_batch(X[idx], train.y[idx], float(lam), perm)  # a float, as fit passes it
                 with torch.no_grad():  # the first layer's pre-activations (Normalize, then the first Linear)
                     hidden[key] = m[1].net[1](m[0](batch.x).flatten(1)).double()
                 loss = mixup_cross_entropy(m(batch.x), batch)
