@@ -33,7 +33,7 @@ from pathlib import Path
 
 from mixup_repro import doctor, status, timings
 from mixup_repro.data.locations import DEBIAN_PACKAGE, default_cache_dir
-from mixup_repro.results import write_json_atomic
+from mixup_repro.durable import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 
