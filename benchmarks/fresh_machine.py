@@ -60,8 +60,11 @@ def _apt(output: str) -> tuple[str | None, float | None]:
 
 
 def _was_present() -> list[str]:
-    present = [pkg for pkg in (DEBIAN_PACKAGE, doctor.CHROMIUM_PACKAGE)
-               if subprocess.run(["dpkg", "-s", pkg], capture_output=True).returncode == 0]
+    def installed(pkg: str) -> bool:  # not "rc" (removed, its configuration files left)
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+        return out.returncode == 0 and out.stdout.strip() == "install ok installed"
+
+    present = [pkg for pkg in (DEBIAN_PACKAGE, doctor.CHROMIUM_PACKAGE) if installed(pkg)]
     if default_cache_dir().exists():
         present.append(str(default_cache_dir()))
     return present
