@@ -31,7 +31,7 @@ GLUE_KEYS = ("identity_gap", "r3_max_abs_relu", "r3_tanh_final", "remainder_rel_
 VERDICT_KEYS = 2  # the last two keys are verdicts, the others numbers
 BUILD_TIMEOUT_S = 900
 BROWSER_TIMEOUT_S = 120
-# Flags measured to work offline and in containers (see shared/ENVIRONMENT.md); the user-data-dir is
+# Flags measured to work offline and in containers (no sandbox, no GPU, no first-run dialogs); the user-data-dir is
 # added per call so no profile state leaks between pages.
 CHROMIUM_FLAGS = (
     "--headless",
