@@ -1,9 +1,11 @@
-"""Shared assertions for the chapter tests: claims are valid, and a claim decided with an interval records it."""
+"""Shared pieces of the chapter tests: claims are valid, a claim decided with an interval records it, and what a
+notebook's checked cells print when it runs with the smoke profile."""
 
 from __future__ import annotations
 
 import math
 
+from mixup_repro import pipeline
 from mixup_repro.claims import KINDS, Claim
 
 INTERVAL_KEYS = ("estimate", "ci_low", "ci_high", "level", "n")
@@ -24,3 +26,15 @@ def check_claims(claims: list[dict]) -> dict[str, dict]:
             assert (math.isfinite(nb["ci_low"]) and math.isfinite(nb["ci_high"])) or nb["n"] == 1
         out[c["id"]] = c
     return out
+
+
+def smoke_checked_outputs(name: str, tmp_path) -> list[str]:
+    """Run notebook ``name`` with the smoke profile into ``tmp_path``; the text each ``# NBVAL_CHECK_OUTPUT`` cell
+    printed, in order."""
+    import nbformat
+
+    out = pipeline.run_notebook(name, "smoke", root=pipeline.find_root(__file__), output=tmp_path / f"{name}.ipynb",
+                                progress=False)
+    nb = nbformat.read(out, as_version=4)
+    checked = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
+    return [c.outputs[0].text for c in checked]

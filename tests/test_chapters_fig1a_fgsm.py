@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from _chapter_checks import smoke_checked_outputs
 from mixup_repro import pipeline
 from mixup_repro.chapters import fig1a_fgsm
 
@@ -89,12 +90,8 @@ def test_a_missing_dataset_stops_with_instructions(tmp_path):
 
 @pytest.mark.slow
 def test_the_notebook_runs_with_the_smoke_profile(tmp_path):
-    import nbformat
-
-    out = pipeline.run_notebook("fig1a_fgsm", "smoke", root=REPO, output=tmp_path / "fig1a_fgsm.ipynb", progress=False)
-    nb = nbformat.read(out, as_version=4)
-    checked = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
-    assert len(checked) == 1 and "[" in checked[0].outputs[0].text
+    checked = smoke_checked_outputs("fig1a_fgsm", tmp_path)
+    assert len(checked) == 1 and "[" in checked[0]
 
 
 def _synthetic_arrays(cfg, fgsm_gain: dict[float, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from _chapter_checks import check_claims
+from _chapter_checks import check_claims, smoke_checked_outputs
 from mixup_repro import pipeline, plotting, stats
 from mixup_repro.chapters import glm_regularization as ch
 from mixup_repro.config import ConfigError, GLMRegularizationConfig
@@ -92,9 +92,5 @@ def test_refused_configs():
 
 @pytest.mark.slow
 def test_the_notebook_runs_with_the_smoke_profile(tmp_path):
-    import nbformat
-
-    out = pipeline.run_notebook("glm_regularization", "smoke", root=REPO, output=tmp_path / "glm.ipynb", progress=False)
-    nb = nbformat.read(out, as_version=4)
-    checked = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
-    assert len(checked) == 1 and "[PASS] GLM optimum, squared (least squares)" in checked[0].outputs[0].text
+    checked = smoke_checked_outputs("glm_regularization", tmp_path)
+    assert len(checked) == 1 and "[PASS] GLM optimum, squared (least squares)" in checked[0]

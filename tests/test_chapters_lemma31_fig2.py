@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from _param_recorder import ParamRecorder
 from mixup_repro.chapters import lemma31_fig2
 from mixup_repro.chapters.lemma31_fig2 import MixupLossHook, TaylorHook
 from mixup_repro.config import Lemma31Config
@@ -24,26 +25,11 @@ def _setup(name="logistic", n=40, seed=0):
     return ds.X, ds.y, model
 
 
-def _flat(model):
-    return torch.cat([p.detach().flatten() for p in model.parameters()])
-
-
-class _ParamRecorder:
-    """A hook that keeps a copy of the parameters at every epoch."""
-
-    def __init__(self):
-        self.epochs, self.params = [], []
-
-    def __call__(self, epoch, model):
-        self.epochs.append(epoch)
-        self.params.append(_flat(model).clone())
-
-
 def test_hooks_recorded_at_the_right_epochs_with_the_right_values():
     X, y, model = _setup("tanh_mlp", n=20)
     taylor = TaylorHook(X, y, 1.0, 1.0, every=2)
     exact = MixupLossHook(X, y, 1.0, 1.0, every=5, order=16)
-    rec = _ParamRecorder()
+    rec = ParamRecorder()
     hist = fit(model, X, y, alpha=1.0, epochs=5, lr=0.5, seed=0, hooks=[taylor, exact, rec], progress=False)
     assert rec.epochs == [0, 1, 2, 3, 4, 5]
     for key in ("taylor_standard", "taylor_R1", "taylor_R2", "taylor_R3"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _chapter_checks import smoke_checked_outputs
 from mixup_repro import pipeline
 from mixup_repro.chapters import thm32_relu
 
@@ -34,9 +35,5 @@ def test_smoke_run_hypotheses_and_pgd():
 
 @pytest.mark.slow
 def test_the_notebook_runs_with_the_smoke_profile(tmp_path):
-    import nbformat
-
-    out = pipeline.run_notebook("thm32_relu", "smoke", root=REPO, output=tmp_path / "thm32_relu.ipynb", progress=False)
-    nb = nbformat.read(out, as_version=4)
-    checked = [c for c in nb.cells if c.cell_type == "code" and c.source.startswith("# NBVAL_CHECK_OUTPUT")]
-    assert len(checked) == 1 and "[" in checked[0].outputs[0].text
+    checked = smoke_checked_outputs("thm32_relu", tmp_path)
+    assert len(checked) == 1 and "[" in checked[0]

@@ -15,18 +15,11 @@ import pytest
 import torch
 from scipy import integrate, optimize, special, stats
 
+from _centred_data import centred
 from mixup_repro.data.synthetic import low_rank_glm_data
 from mixup_repro.theory import rademacher as rd
 
 DT = torch.float64
-
-
-def _centred(n, d, seed, rank=None):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, d if rank is None else rank, generator=g, dtype=DT)
-    if rank is not None:
-        X = X @ torch.randn(rank, d, generator=g, dtype=DT)
-    return X - X.mean(dim=0), g
 
 
 def _signs(seed, k, n):
@@ -230,7 +223,7 @@ def test_estimate_rho_agrees_with_the_gaussian_value():
 
 
 def test_sup_over_the_ellipsoid_matches_a_constrained_optimiser():
-    X, g = _centred(8, 3, 7)
+    X, g = centred(8, 3, 7)
     Sigma = X.T @ X / 8
     for code in (5, 77, 200):
         sigma = np.array([1.0 if (code >> i) & 1 else -1.0 for i in range(8)])
@@ -243,7 +236,7 @@ def test_sup_over_the_ellipsoid_matches_a_constrained_optimiser():
 
 
 def test_rademacher_mc_agrees_with_enumeration_and_projection_formula():
-    X, _ = _centred(12, 5, 8, rank=3)
+    X, _ = centred(12, 5, 8, rank=3)
     signs = np.array(list(itertools.product([-1.0, 1.0], repeat=12)))
     Xn = X.numpy()
     P = Xn @ np.linalg.pinv(Xn.T @ Xn) @ Xn.T  # projection onto the column space of X
@@ -270,7 +263,7 @@ def test_rademacher_scales_like_sqrt_rank_over_n():
 
 
 def test_rademacher_refuses_inputs_outside_sigma_and_bad_arguments():
-    X, _ = _centred(10, 3, 9)
+    X, _ = centred(10, 3, 9)
     flat = torch.diag(torch.tensor([1.0, 1.0, 0.0], dtype=DT))
     with pytest.raises(ValueError, match=r"v leaves the range of Sigma"):
         rd.ellipsoid_rademacher(X, 1.0, Sigma=flat, generator=torch.Generator().manual_seed(0))

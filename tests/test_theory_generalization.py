@@ -13,6 +13,7 @@ import pytest
 import torch
 from scipy import integrate, special, stats
 
+from _centred_data import centred
 from mixup_repro.data.synthetic import _responses
 from mixup_repro.theory import generalization as gen
 from mixup_repro.models import LogisticRegression
@@ -30,14 +31,6 @@ def _tilted_moment(alpha, beta, g):
         return integrate.quad(lambda t: g(t) * pdf(t), 0, 1, epsabs=0, epsrel=1e-12, limit=500)[0]
 
 
-def _centred(n, d, seed, rank=None):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, d if rank is None else rank, generator=g, dtype=DT)
-    if rank is not None:
-        X = X @ torch.randn(rank, d, generator=g, dtype=DT)
-    return X - X.mean(dim=0), g
-
-
 def _linear(theta):
     m = LogisticRegression(theta.shape[0], bias=False).to(DT)
     with torch.no_grad():
@@ -51,7 +44,7 @@ def _linear(theta):
 @pytest.mark.parametrize("loss", ["logistic", "poisson", "squared"])
 @pytest.mark.parametrize("alpha, beta", [(1.0, 1.0), (0.2, 0.2), (5.0, 0.5)])
 def test_glm_R2_matches_double_sum_and_taylor_terms(loss, alpha, beta):
-    X, g = _centred(12, 4, 0)
+    X, g = centred(12, 4, 0)
     theta = torch.randn(4, generator=g, dtype=DT) * 0.7
     y = (torch.rand(12, generator=g, dtype=DT) < 0.5).to(DT) if loss != "poisson" else torch.poisson(torch.ones(12, dtype=DT))
     m2 = _tilted_moment(alpha, beta, lambda t: (1 - t) ** 2)
@@ -70,7 +63,7 @@ def test_glm_R2_matches_double_sum_and_taylor_terms(loss, alpha, beta):
 
 @pytest.mark.parametrize("loss", ["logistic", "poisson"])
 def test_glm_R1_is_minus_m1_theta_dot_gradient_and_vanishes_at_the_mle(loss):
-    X, g = _centred(40, 3, 1)
+    X, g = centred(40, 3, 1)
     theta = torch.randn(3, generator=g, dtype=DT) * 0.5
     y = _responses((X @ theta).numpy(), loss, np.random.default_rng(0))
     y = torch.as_tensor(y, dtype=DT)
@@ -90,7 +83,7 @@ def test_glm_R1_is_minus_m1_theta_dot_gradient_and_vanishes_at_the_mle(loss):
 
 def test_squared_loss_R2_is_twice_the_covariance_penalty():
     # A'' = 1: mean_i x_i x_i^T = Sigma, so the x_i x_i^T half of R2 equals the Sigma half.
-    X, g = _centred(30, 5, 2)
+    X, g = centred(30, 5, 2)
     theta = torch.randn(5, generator=g, dtype=DT)
     assert gen.glm_R2(theta, X, 1.0, 1.0, "squared") == pytest.approx(
         2 * gen.covariance_penalty(theta, X, 1.0, 1.0, "squared"), rel=1e-12)
@@ -101,7 +94,7 @@ def test_squared_loss_R2_is_twice_the_covariance_penalty():
 
 
 def test_glm_regularizer_refuses_uncentred_data_and_bad_arguments():
-    X, g = _centred(10, 3, 3)
+    X, g = centred(10, 3, 3)
     theta = torch.ones(3, dtype=DT)
     with pytest.raises(ValueError, match=r"need centred inputs .* subtract X.mean\(dim=0\) first"):
         gen.glm_R2(theta, X + 0.1, 1.0, 1.0)
@@ -144,7 +137,7 @@ def test_inverse_lambda_moment_known_values_and_divergence():
 
 
 def test_fit_glm_squared_loss_solves_the_ridge_normal_equations():
-    X, g = _centred(50, 4, 4)
+    X, g = centred(50, 4, 4)
     y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=DT) + torch.randn(50, generator=g, dtype=DT)
     for ridge in (0.0, 0.3):
         fit = gen.fit_glm(X, y, "squared", ridge=ridge)
@@ -153,6 +146,6 @@ def test_fit_glm_squared_loss_solves_the_ridge_normal_equations():
 
 
 def test_fit_glm_refuses_bad_arguments():
-    X, _ = _centred(10, 2, 6)
+    X, _ = centred(10, 2, 6)
     with pytest.raises(ValueError, match=r"ridge must be >= 0"):
         gen.fit_glm(X, torch.zeros(10, dtype=DT), "logistic", ridge=-1.0)

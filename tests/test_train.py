@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from _param_recorder import ParamRecorder, flat_params
 from mixup_repro.data.synthetic import gaussian_mixture
 from mixup_repro.models import MLP, build_model, init_from_generator
 from mixup_repro.checkpoint import CheckpointOptions
@@ -26,21 +27,6 @@ def _setup(name="logistic", n=40, seed=0):
 def _logistic_loss(out, y):
     """mean(log(1 + e^f) - y f), written here."""
     return (torch.logaddexp(out, torch.zeros_like(out)) - y * out).mean()
-
-
-def _flat(model):
-    return torch.cat([p.detach().flatten() for p in model.parameters()])
-
-
-class _ParamRecorder:
-    """A hook that keeps a copy of the parameters at every epoch."""
-
-    def __init__(self):
-        self.epochs, self.params = [], []
-
-    def __call__(self, epoch, model):
-        self.epochs.append(epoch)
-        self.params.append(_flat(model).clone())
 
 
 # --- history ---------------------------------------------------------------------------------------
@@ -71,13 +57,13 @@ def test_history_has_epoch_zero_and_clean_metrics():
 def test_alpha_zero_is_plain_gradient_descent():
     X, y, model = _setup("tanh_mlp")
     manual = copy.deepcopy(model)
-    rec = _ParamRecorder()
+    rec = ParamRecorder()
     lr, epochs = 0.3, 6
     hist = fit(model, X, y, alpha=0.0, epochs=epochs, lr=lr, seed=0, hooks=[rec], progress=False)
     assert rec.epochs == list(range(epochs + 1))
     losses = []
     for epoch in range(epochs + 1):
-        torch.testing.assert_close(rec.params[epoch], _flat(manual), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(rec.params[epoch], flat_params(manual), rtol=1e-12, atol=1e-14)
         loss = _logistic_loss(manual(X), y)
         losses.append(float(loss.detach()))
         grads = torch.autograd.grad(loss, list(manual.parameters()))
@@ -105,7 +91,7 @@ def test_one_full_batch_mixup_step_is_a_gradient_step_on_the_mixed_loss():
     with torch.no_grad():
         for p, g in zip(manual.parameters(), grads):
             p -= lr * g
-    torch.testing.assert_close(_flat(model), _flat(manual), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(flat_params(model), flat_params(manual), rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "logistic"])
@@ -123,7 +109,7 @@ def test_a_mixup_step_with_lam_one_is_bitwise_the_erm_step(loss):
         a = train_step(erm, opts[0], X, y, loss=loss)
         b = train_step(mix, opts[1], X, y, loss=loss, lam=1.0, perm=torch.randperm(32, generator=g))
         assert torch.equal(a, b)
-    assert torch.equal(_flat(erm), _flat(mix))
+    assert torch.equal(flat_params(erm), flat_params(mix))
 
 
 def test_mixup_changes_the_trajectory():
@@ -132,7 +118,7 @@ def test_mixup_changes_the_trajectory():
     h_erm = fit(erm, X, y, alpha=0.0, epochs=4, lr=0.5, seed=1, progress=False)
     h_mix = fit(mix, X, y, alpha=1.0, epochs=4, lr=0.5, seed=1, progress=False)
     assert h_erm.records[0]["train_loss_clean"] == h_mix.records[0]["train_loss_clean"]
-    assert (_flat(erm) - _flat(mix)).abs().max() > 1e-3
+    assert (flat_params(erm) - flat_params(mix)).abs().max() > 1e-3
     assert np.all(np.abs(h_erm.column("train_loss_clean")[1:] - h_mix.column("train_loss_clean")[1:]) > 1e-6)
 
 
@@ -143,7 +129,7 @@ def test_same_seed_same_run_different_seed_different_run(kwargs):
     for key, seed in (("a", 5), ("b", 5), ("c", 6)):
         m = copy.deepcopy(model)
         h = fit(m, X, y, alpha=0.5, epochs=3, lr=0.5, seed=seed, progress=False, **kwargs)
-        runs[key] = (_flat(m), h.column("mixup_loss")[1:])
+        runs[key] = (flat_params(m), h.column("mixup_loss")[1:])
     assert torch.equal(runs["a"][0], runs["b"][0]) and np.array_equal(runs["a"][1], runs["b"][1])
     assert not torch.equal(runs["a"][0], runs["c"][0])
 
@@ -153,7 +139,7 @@ def test_per_sample_lam_differs_from_per_batch_lam():
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     fit(a, X, y, alpha=1.0, epochs=2, lr=0.5, seed=2, progress=False)
     fit(b, X, y, alpha=1.0, epochs=2, lr=0.5, seed=2, per_sample_lam=True, progress=False)
-    assert (_flat(a) - _flat(b)).abs().max() > 1e-4
+    assert (flat_params(a) - flat_params(b)).abs().max() > 1e-4
 
 
 # --- hooks ------------------------------------------------------------------------------------------
@@ -215,7 +201,7 @@ def test_adam_momentum_and_weight_decay_are_used():
     fit(runs[2], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, momentum=0.9, progress=False)
     fit(runs[3], X, y, alpha=0.0, epochs=3, lr=0.1, seed=0, weight_decay=0.5, progress=False)
     for other in runs[1:]:
-        assert (_flat(runs[0]) - _flat(other)).abs().max() > 1e-4
+        assert (flat_params(runs[0]) - flat_params(other)).abs().max() > 1e-4
 
 
 # --- errors -----------------------------------------------------------------------------------------
@@ -246,10 +232,10 @@ def test_fit_errors(kwargs, exc, match):
     X, y, model = _setup()
     args = dict(alpha=1.0, epochs=2, lr=0.1, seed=0, progress=False)
     args.update(kwargs)
-    before = _flat(model).clone()
+    before = flat_params(model).clone()
     with pytest.raises(exc, match=match):
         fit(model, X, y, **args)
-    assert torch.equal(_flat(model), before)  # refused before touching the model
+    assert torch.equal(flat_params(model), before)  # refused before touching the model
 
 
 @pytest.mark.parametrize(
@@ -336,7 +322,7 @@ def test_loader_workers_do_not_change_the_result():
     """Batches gathered by worker processes are the batches of direct indexing: bitwise equal weights."""
     direct, h0 = _image_run(loader_workers=0)
     workers, h2 = _image_run(loader_workers=2)
-    assert torch.equal(_flat(direct), _flat(workers))
+    assert torch.equal(flat_params(direct), flat_params(workers))
     assert h0.records == h2.records
 
 
@@ -346,7 +332,7 @@ def test_channels_last_trains_the_same_model():
     cl, h1 = _image_run(channels_last=True)
     conv = next(p for p in cl.parameters() if p.ndim == 4)
     assert conv.is_contiguous(memory_format=torch.channels_last)
-    torch.testing.assert_close(_flat(cl), _flat(plain), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(flat_params(cl), flat_params(plain), rtol=1e-4, atol=1e-6)
     assert h1.column("train_loss_clean") == pytest.approx(h0.column("train_loss_clean"), rel=1e-4)
 
 
@@ -354,7 +340,7 @@ def test_compiled_training_matches_eager():
     """torch.compile (the aot_eager backend needs no C compiler) trains to the eager weights."""
     eager, h0 = _image_run()
     compiled, h1 = _image_run(compile="aot_eager")
-    torch.testing.assert_close(_flat(compiled), _flat(eager), rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(flat_params(compiled), flat_params(eager), rtol=1e-4, atol=1e-6)
     assert h1.column("test_loss") == pytest.approx(h0.column("test_loss"), rel=1e-4)
     assert not any(k.startswith("_orig_mod") for k in compiled.state_dict())  # the caller's model, not a wrapper
 
@@ -362,7 +348,7 @@ def test_compiled_training_matches_eager():
 def test_data_on_device_is_the_same_run():
     a, h0 = _image_run(data_on_device=False)
     b, h1 = _image_run(data_on_device=True)
-    assert torch.equal(_flat(a), _flat(b)) and h0.records == h1.records
+    assert torch.equal(flat_params(a), flat_params(b)) and h0.records == h1.records
 
 
 def test_eval_autocast_false_evaluates_in_the_model_dtype():
@@ -373,7 +359,7 @@ def test_eval_autocast_false_evaluates_in_the_model_dtype():
     m32, m16 = copy.deepcopy(model), copy.deepcopy(model)
     h32 = fit(m32, X, y, device=DeviceOptions(autocast_dtype=torch.bfloat16, eval_autocast=False), **args)
     h16 = fit(m16, X, y, device=DeviceOptions(autocast_dtype=torch.bfloat16), **args)
-    assert torch.equal(_flat(m32), _flat(m16))  # the evaluation precision never changes the training
+    assert torch.equal(flat_params(m32), flat_params(m16))  # the evaluation precision never changes the training
     fp32 = evaluate(m32, X, y, "logistic")
     bf16 = evaluate(m16, X, y, "logistic", autocast_dtype=torch.bfloat16)
     assert (h32.records[-1]["train_loss_clean"], h32.records[-1]["train_err_clean"]) == fp32
