@@ -78,7 +78,7 @@ def _remainder(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, alpha: 
     return mixup_loss_exact(model, X, y, alpha, beta, order=order), taylor_approx(terms), terms["standard"]
 
 
-@notebook_run()
+@notebook_run(threads=1)
 def run(cfg: Lemma31Config, *, progress: bool = True) -> Result:
     """Lemma 3.1 and Figure 2 on centred two-moons.
 
