@@ -14,7 +14,7 @@ import nbformat
 import pytest
 import yaml
 
-from mixup_repro import __version__, cli, ledger, pipeline, timings
+from mixup_repro import __version__, cli, config, ledger, pipeline, timings
 from mixup_repro.claims import Claim
 from mixup_repro.config import ConfigError, Lemma31Config
 from mixup_repro.provenance import source_fingerprint
@@ -251,7 +251,7 @@ def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, m
     monkeypatch.setattr(pipeline, "run_notebook", _fake_notebook_run(ran))
     monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root, log: built.append((root, log)))
     n = len(pipeline.NOTEBOOKS)
-    first = pipeline.reproduce("cpu", fake_root, progress=False)
+    first = pipeline.reproduce("cpu", fake_root, progress=False, jobs=1)
     assert ran == [(name, "cpu") for name in pipeline.NOTEBOOKS]
     assert built == [(fake_root.resolve(), fake_root.resolve() / pipeline.BOOK_LOG)]
     out = capsys.readouterr().out
@@ -278,12 +278,12 @@ def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, m
     assert "| `lemma31_fig2` |" in (fake_root / timings.TIMINGS_TABLE).read_text()
 
     # Again: every result is reused, and the estimate comes from the first run.
-    second = pipeline.reproduce("cpu", fake_root, progress=False)
+    second = pipeline.reproduce("cpu", fake_root, progress=False, jobs=1)
     out = capsys.readouterr().out
     assert [r["status"] for r in second["notebooks"]] == ["cached"] * n
     assert re.search(r"^\[2/\d+\] thm31_logistic +started: reuses the saved result, not timed before", out, re.M), out
     assert re.search(r"^\[2/\d+\] thm31_logistic +cached in \d+\.\d s$", out, re.M), out
-    third = pipeline.reproduce("cpu", fake_root, progress=False)
+    third = pipeline.reproduce("cpu", fake_root, progress=False, jobs=1)
     out = capsys.readouterr().out
     assert re.match(r"mixup-repro reproduce --profile cpu: \d+ notebooks and the book, about \d+ s "
                     r"\(estimated from the last run here\)", out), out
@@ -295,9 +295,45 @@ def test_reproduce_prints_a_line_per_notebook_as_it_starts_and_ends(fake_root, m
     assert third["notebooks"][0]["status"] == "cached"
 
     before = (fake_root / timings.TIMINGS_FILE).read_text()
-    pipeline.reproduce("smoke", fake_root, progress=False)
+    pipeline.reproduce("smoke", fake_root, progress=False, jobs=1)
     assert len(built) == 3 and "book not built" in capsys.readouterr().out
     assert (fake_root / timings.TIMINGS_FILE).read_text() == before  # only the cpu profile is the reference
+
+
+def _saving_notebook(name: str) -> nbformat.NotebookNode:
+    """A stand-in for notebook ``name`` that validates its parameters and saves a result with one paper claim."""
+    schema = config.get_schema(name)
+    defaults = schema().to_dict()
+    params = nbformat.v4.new_code_cell("\n".join(f"{k} = {defaults[k]!r}" for k in schema.field_names()))
+    params.metadata["tags"] = ["parameters"]
+    save = nbformat.v4.new_code_cell(
+        "from mixup_repro import __version__, config\n"
+        "from mixup_repro.claims import Claim\n"
+        "from mixup_repro.provenance import source_fingerprint\n"
+        "from mixup_repro.results import Result, save_result\n"
+        f"cfg = config.from_namespace({name!r}, globals())\n"
+        "claims = [Claim(cfg.NAME + ' claim', 'holds', 'the paper says so', 'paper', 'PASS', 'rel err 0.01').to_dict()]\n"
+        "meta = {'mixup_repro_version': __version__, 'library_source_sha256': source_fingerprint()}\n"
+        "save_result(Result(cfg.NAME, cfg.to_dict(), {'claims': claims}, {}, meta))")
+    return nbformat.v4.new_notebook(
+        cells=[params, save], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                       "language": "python"}, "language_info": {"name": "python"}})
+
+
+@pytest.mark.slow
+def test_reproduce_with_two_jobs_runs_every_notebook_in_real_kernels(fake_root, capsys):
+    for name in pipeline.NOTEBOOKS:
+        nbformat.write(_saving_notebook(name), fake_root / pipeline.NOTEBOOKS[name])
+    n = len(pipeline.NOTEBOOKS)
+    summary = pipeline.reproduce("smoke", fake_root, progress=False, jobs=2)
+    out = capsys.readouterr().out
+    assert out.startswith(f"mixup-repro reproduce --profile smoke: {n} notebooks, 2 at a time\n"), out
+    for i, name in enumerate(pipeline.NOTEBOOKS, 1):
+        assert re.search(rf"^\[{i}/{n}\] {name} +computed in \d+\.\d s$", out, re.M), out
+        assert (fake_root / "runs" / "smoke" / f"{name}.ipynb").is_file()
+    assert [r["notebook"] for r in summary["notebooks"]] == list(pipeline.NOTEBOOKS)  # the registry's order
+    assert {r["status"] for r in summary["notebooks"]} == {"computed"} and summary["jobs"] == 2
+    assert summary["claims_by_kind"]["paper"] == {"PASS": n}
 
 
 def test_a_failed_check_makes_reproduce_exit_non_zero_naming_it(fake_root, monkeypatch, capsys):
@@ -305,7 +341,7 @@ def test_a_failed_check_makes_reproduce_exit_non_zero_naming_it(fake_root, monke
     monkeypatch.setattr(pipeline, "run_notebook", _fake_notebook_run([], check="FAIL"))
     monkeypatch.setattr(pipeline, "jupyter_book_build", lambda root, log: None)
     monkeypatch.chdir(fake_root)
-    assert cli.main(["reproduce", "--profile", "cpu"]) == 1
+    assert cli.main(["reproduce", "--profile", "cpu", "--jobs", "1"]) == 1
     captured = capsys.readouterr()
     n = len(pipeline.NOTEBOOKS)  # each fake notebook reports one paper claim and one check
     assert (f"paper claims: {n} reproduced, 0 not reproduced, 0 inconclusive (checks: {n - 1} passed, 1 failed)"

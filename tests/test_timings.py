@@ -23,7 +23,7 @@ def test_record_keeps_the_status_this_run_did_not_measure():
                            date="2026-01-01")
     second = timings.record(first, [_run("a", 8.0, "cached"), _run("b", 14.5, "computed")], 5.0, commit="0123456789")
     assert first["notebooks"]["a"] == {"computed": {"seconds": 30.0, "date": "2026-01-01", "commit": "abcdef1",
-                                                    "cpus": first["notebooks"]["a"]["computed"]["cpus"]}}
+                                                    "cpus": first["notebooks"]["a"]["computed"]["cpus"], "jobs": 1}}
     assert second["notebooks"]["a"]["computed"]["seconds"] == 30.0 and second["notebooks"]["a"]["cached"]["seconds"] == 8.0
     assert second["notebooks"]["b"]["computed"]["seconds"] == 14.5 and second["notebooks"]["book"]["computed"]["seconds"] == 5.0
     assert first["notebooks"]["a"]["computed"]["seconds"] == 30.0  # the input is not modified
@@ -50,8 +50,22 @@ def test_the_table_sums_each_column_and_says_when_it_was_measured():
                               6.0, commit="abc1234", date="2026-01-02")
     text = timings.render_markdown(measured, ["a", "b"])
     assert "| `a` | 30 s | 5 s |" in text and "| `b` | 12 s | not measured |" in text
-    assert "| **all 2 notebooks and the book** | **48 s** | **?** |" in text
-    assert "2026-01-02 at commit `abc1234`" in text
+    assert "| **sum of the steps** | **48 s** | **?** |" in text
+    assert "2026-01-02 at commit `abc1234` (" in text and "1 notebook at a time)" in text
+    assert "wall clock" not in text  # no whole run was timed
+
+
+def test_the_wall_time_of_a_whole_run_is_kept_per_status_with_its_jobs():
+    both = timings.record({}, [_run("a", 30.0, "computed"), _run("b", 12.0, "computed")], 6.0, commit="abc1234",
+                          date="2026-01-03", jobs=2, wall_s=37.0)
+    assert both["wall"]["computed"]["seconds"] == 37.0 and both["wall"]["computed"]["jobs"] == 2
+    mixed = timings.record(both, [_run("a", 4.0, "cached"), _run("b", 13.0, "computed")], 6.0, commit="d", wall_s=20.0)
+    assert mixed["wall"] == both["wall"]  # a run that reused some results is no whole run of either kind
+    cached = timings.record(mixed, [_run("a", 4.0, "cached"), _run("b", 3.0, "cached")], 6.0, commit="e", wall_s=9.0)
+    assert cached["wall"]["computed"]["seconds"] == 37.0 and cached["wall"]["cached"]["seconds"] == 9.0
+    text = timings.render_markdown(both, ["a", "b"])
+    assert "| **all 2 notebooks and the book, wall clock** | **37 s**, 2 at a time | not measured |" in text
+    assert "2 notebooks at a time" in text
 
 
 def test_the_committed_tables_are_generated_from_the_committed_measurements():
@@ -85,6 +99,22 @@ def test_progress_prints_a_line_per_step_and_the_time_left():
     assert re.fullmatch(r"\[book\] jupyter-book build +started: builds the book, about 5 s; all done in about [45] s",
                         lines[4])
     assert re.fullmatch(r"\[book\] jupyter-book build +built in 4\.0 s", lines[5]) and len(lines) == 6
+
+
+def test_with_two_jobs_the_time_left_is_shared_but_not_below_the_longest_running():
+    steps = [timings.Step("a", "computed", 100.0), timings.Step("b", "computed", 20.0),
+             timings.Step("c", "computed", 20.0), timings.Step("book", "computed", 5.0)]
+    progress = timings.Progress(steps, stream=io.StringIO(), jobs=2)
+    assert progress.left() == 140.0 / 2 + 5.0
+    progress.start(0)
+    progress.start(1)
+    progress.end(1, 20.0, "computed")
+    progress.start(2)
+    progress.end(2, 20.0, "computed")
+    # b and c are done: only a is left, and two jobs cannot make it shorter
+    assert 99.0 < progress.left() - 5.0 <= 100.0
+    progress.end(0, 100.0, "computed")
+    assert progress.left() == 5.0
 
 
 def test_progress_without_an_estimate_says_so():

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from . import config, pipeline
+from . import config, pipeline, workers
 from .config import FLOAT_LITERAL, ConfigError
 from .results import ENV_VAR, ResultsDirError
 
@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run every notebook, build the book, summarise the claims")
     rep.add_argument("--profile", default="cpu", help="parameter profile (the book is built for cpu only)")
     rep.add_argument("--no-book", action="store_true", help="skip the jupyter-book build")
+    rep.add_argument("--jobs", type=int, metavar="N", help="notebooks run at once, each in its own process (default: "
+                     f"one per CPU core, at most {workers.MAX_DEFAULT_JOBS}; 1 for the paper profile); the numbers do "
+                     "not depend on it")
     rep.add_argument("--results-dir", type=Path, metavar="DIR", help=_RESULTS_HELP)
     summ = sub.add_parser("summary", help="print the claims recorded in the saved results")
     summ.add_argument("--profile", default="cpu", help="parameter profile whose results to read")
@@ -119,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         progress=not args.no_progress)
             print(f"executed notebook: {out}")
         elif args.command == "reproduce":
-            pipeline.reproduce(args.profile, root, build_book=not args.no_book)
+            pipeline.reproduce(args.profile, root, build_book=not args.no_book, jobs=args.jobs)
         elif args.command == "summary" and args.markdown:
             from . import status
 

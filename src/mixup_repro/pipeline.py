@@ -8,6 +8,7 @@ overrides go to ``runs/<profile>/`` so they never replace the reference run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from . import config, ledger, timings
+from . import config, ledger, timings, workers
 from . import status as paper_status
 from .claims import count_by_kind, failed_checks, group_by_kind, headline
 from .config import ConfigError
@@ -315,15 +316,19 @@ def _saved_run(name: str, cfg: config.NotebookConfig) -> tuple[int, int] | None:
 
 
 def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bool = True,
-              progress: bool = True) -> dict:
+              progress: bool = True, jobs: int | None = None) -> dict:
     """Run every registered notebook, build the book (cpu profile only), print timings and the paper's results.
 
-    One line per notebook as it starts and ends (computed, or reused from the saved results) and, on a terminal,
-    a bar with the time left, estimated from the last run's timings (:mod:`mixup_repro.timings`). The run's
-    timings go to ``results_dir()/reproduce_summary.json`` and, for the cpu profile, to the committed
+    ``jobs`` notebooks run at once, each from its own process (:mod:`mixup_repro.workers`; default
+    :func:`~mixup_repro.workers.default_jobs`: one per core, at most four, and one for ``paper``), the longest
+    first; with ``jobs=1`` they run one after the other in the registry's order. One line per notebook as it
+    starts and ends (computed, or reused from the saved results) and, on a terminal, a bar with the time left,
+    estimated from the last run's timings (:mod:`mixup_repro.timings`). The run's timings go to
+    ``results_dir()/reproduce_summary.json`` and, for the cpu profile, to the committed
     ``book/_generated/timings.json``. Returns the summary.
     """
     root = Path(root).resolve()
+    jobs = workers.check_jobs(workers.default_jobs(profile) if jobs is None else jobs)
     _use_root_results(root)
     configs = {name: resolve_config(name, profile, root=root) for name in NOTEBOOKS}  # every entry before a run
     last_run = timings.load(results_dir() / "reproduce_summary.json")
@@ -336,25 +341,20 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
     if book:
         steps.append(timings.Step(timings.BOOK, "computed", timings.estimate(timings.BOOK, "computed", last_run,
                                                                             measured)))
-    t_start, runs, book_s = time.perf_counter(), [], None
-    known = all(s.estimate is not None for s in steps)
+    t_start, book_s = time.perf_counter(), None
+    display = timings.Progress(steps, bar=progress, jobs=min(jobs, len(NOTEBOOKS)))
     source = "the last run here" if last_run else "the committed timings" if measured else "no earlier run"
+    left = display.left()
     print(f"mixup-repro reproduce --profile {profile}: {len(NOTEBOOKS)} notebooks" + (" and the book" if book else "")
-          + (f", about {timings.fmt_duration(sum(s.estimate for s in steps))} (estimated from {source})" if known
+          + (f", {jobs} at a time" if jobs > 1 else "")
+          + (f", about {timings.fmt_duration(left)} (estimated from {source})" if left is not None
              else "; not every step was timed before, so no estimate yet" if last_run or measured else ""),
           flush=True)
-    display = timings.Progress(steps, bar=progress)
     try:
-        for i, name in enumerate(NOTEBOOKS):
-            display.start(i)
-            t0 = time.perf_counter()
-            out = run_notebook(name, profile, root=root, progress=False)
-            seconds = round(time.perf_counter() - t0, 1)
-            after = _saved_run(name, configs[name])
-            status = "cached" if before[name] is not None and after == before[name] else "computed"
-            display.end(i, seconds, status)
-            runs.append({"notebook": name, "output": os.path.relpath(out, root),
-                         "config_hash": configs[name].config_hash(), "wall_time_s": seconds, "status": status})
+        ran = _run_notebooks(profile, root, jobs, display, configs, before)
+        runs = [{"notebook": name, "output": os.path.relpath(ran[name][2], root),
+                 "config_hash": configs[name].config_hash(), "wall_time_s": ran[name][0], "status": ran[name][1]}
+                for name in NOTEBOOKS]  # the registry's order, whatever order they ran in
         write_bytes_atomic(root / RUNS_TABLE, provenance_table(root).encode())
         claims = paper_status.claims_from_results(profile, root)
         counts = count_by_kind(paper_status.all_claims(claims))
@@ -370,13 +370,14 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         display.close()
     if build_book and not book:
         print(f"book not built: it renders the cpu reference run, not profile '{profile}'")
-    summary = {"profile": profile, "notebooks": runs, "book_build_s": book_s,
+    summary = {"profile": profile, "jobs": jobs, "notebooks": runs, "book_build_s": book_s,
                "total_s": round(time.perf_counter() - t_start, 1), "claims_by_kind": counts,
                "missing": paper_status.missing(claims)}
     write_json_atomic(results_dir() / "reproduce_summary.json", summary)
     if profile == "cpu":
         git = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
-        new = timings.record(measured, runs, book_s, commit=git.stdout.strip() if git.returncode == 0 else "unknown")
+        new = timings.record(measured, runs, book_s, commit=git.stdout.strip() if git.returncode == 0 else "unknown",
+                             jobs=jobs, wall_s=summary["total_s"] if book else None)
         write_json_atomic(root / timings.TIMINGS_FILE, new)
         (root / timings.TIMINGS_TABLE).write_text(timings.render_markdown(new, list(NOTEBOOKS)))
         changed = paper_status.update_readme(root, claims)
@@ -386,6 +387,38 @@ def reproduce(profile: str = "cpu", root: str | Path = Path("."), build_book: bo
         raise FailedCheckError(f"{len(bugs)} check(s) failed, which is a bug of the code, not a verdict on the "
                                f"paper: {', '.join(bugs)}; see `mixup-repro summary --profile {profile}`")
     return summary
+
+
+def _run_notebooks(profile: str, root: Path, jobs: int, display: timings.Progress,
+                   configs: Mapping[str, config.NotebookConfig],
+                   before: Mapping[str, tuple[int, int] | None]) -> dict[str, tuple[float, str, Path]]:
+    """Run every notebook, ``jobs`` at a time; return {name: (seconds, status, executed copy)}, the status
+    ``cached`` when the saved result the notebook found before it ran is the one there after."""
+    index = {name: i for i, name in enumerate(NOTEBOOKS)}
+    done: dict[str, tuple[float, str, Path]] = {}
+
+    def ended(name: str, seconds: float, out: Path) -> None:
+        after = _saved_run(name, configs[name])
+        status = "cached" if before[name] is not None and after == before[name] else "computed"
+        done[name] = (seconds, status, Path(out))
+        display.end(index[name], seconds, status)
+
+    if jobs == 1:  # in this process, in the registry's order
+        for name in NOTEBOOKS:
+            display.start(index[name])
+            t0 = time.perf_counter()
+            out = run_notebook(name, profile, root=root, progress=False)
+            ended(name, round(time.perf_counter() - t0, 1), out)
+        return done
+    order = workers.longest_first(list(NOTEBOOKS), {s.name: s.estimate for s in display.steps})
+    workers.side_by_side(order, jobs, functools.partial(_run_in_child, profile=profile, root=str(root)),
+                         on_start=lambda name: display.start(index[name]), on_end=ended)
+    return done
+
+
+def _run_in_child(name: str, *, profile: str, root: str) -> Path:
+    """:func:`run_notebook` as a child process of :func:`reproduce` runs it (module level, so it pickles)."""
+    return run_notebook(name, profile, root=root, progress=False)
 
 
 def _print_report(summary: dict, root: Path, claims: paper_status.Claims, readme_changed: list[str]) -> None:

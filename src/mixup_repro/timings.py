@@ -42,21 +42,26 @@ def load(path: str | Path) -> dict:
 
 
 def record(timings: Mapping, runs: Sequence[Mapping], book_s: float | None, *, commit: str,
-           date: str | None = None) -> dict:
-    """``timings`` updated with this run: each notebook's seconds under its status, and the book build.
+           date: str | None = None, jobs: int = 1, wall_s: float | None = None) -> dict:
+    """``timings`` updated with this run: each notebook's seconds under its status, the book build and, when
+    every notebook had the same status, the wall time of the whole run (``wall_s``) under that status.
 
     A status not measured in this run keeps its older measurement, so a run that reuses every result does not
-    erase the times of computing them.
+    erase the times of computing them. ``jobs`` (notebooks run at once) is stamped on each measurement.
     """
-    out = {"profile": timings.get("profile", "cpu"), "notebooks": {k: dict(v) for k, v in
-                                                                   timings.get("notebooks", {}).items()}}
+    out = {"profile": timings.get("profile", "cpu"),
+           "notebooks": {k: dict(v) for k, v in timings.get("notebooks", {}).items()},
+           "wall": dict(timings.get("wall", {}))}
     stamp = {"date": date or datetime.now(timezone.utc).strftime("%Y-%m-%d"), "commit": commit[:7],
-             "cpus": os.cpu_count()}
+             "cpus": os.cpu_count(), "jobs": jobs}
     for run in runs:
         if run.get("status") in STATUSES:
             out["notebooks"].setdefault(run["notebook"], {})[run["status"]] = {"seconds": run["wall_time_s"], **stamp}
     if book_s is not None:
         out["notebooks"][BOOK] = {"computed": {"seconds": book_s, **stamp}}
+    statuses = {run.get("status") for run in runs}
+    if wall_s is not None and len(statuses) == 1 and statuses <= set(STATUSES):
+        out["wall"][statuses.pop()] = {"seconds": wall_s, **stamp}
     return out
 
 
@@ -86,7 +91,8 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def render_markdown(timings: Mapping, order: Sequence[str]) -> str:
-    """The timings as a Markdown table, notebooks in ``order``, with the totals and when they were measured."""
+    """The timings as a Markdown table, notebooks in ``order``, with the totals, the wall time of a whole run
+    and when they were measured."""
     notebooks = timings.get("notebooks", {})
     head = "| step | computing the result | reusing the saved result |\n|---|---|---|\n"
     rows, totals, stamps = [], {s: 0.0 for s in STATUSES}, set()
@@ -99,14 +105,19 @@ def render_markdown(timings: Mapping, order: Sequence[str]) -> str:
             cells.append("not measured" if seconds is None else f"{seconds:.0f} s")
             totals[status] = totals[status] + seconds if seconds is not None and totals[status] is not None else None
             if measured:
-                stamps.add((measured.get("date"), measured.get("commit"), measured.get("cpus")))
+                stamps.add((measured.get("date"), measured.get("commit"), measured.get("cpus"), measured.get("jobs", 1)))
         label = "book build (`jupyter-book build`)" if name == BOOK else f"`{name}`"
         rows.append(f"| {label} | {' | '.join(cells)} |")
-    rows.append(f"| **all {len(order)} notebooks and the book** | "
-                + " | ".join(f"**{fmt_duration(totals[s])}**" for s in STATUSES) + " |")
-    when = "; ".join(f"{d} at commit `{c}` ({n} CPU cores)" for d, c, n in sorted(stamps, key=str))
-    return (head + "\n".join(rows) + "\n\nMeasured by `mixup-repro reproduce --profile cpu`, one notebook after the "
-            f"other, each in a fresh kernel: {when or 'never'}.\n")
+    rows.append("| **sum of the steps** | " + " | ".join(f"**{fmt_duration(totals[s])}**" for s in STATUSES) + " |")
+    wall = timings.get("wall", {})
+    if wall:
+        cells = [f"**{fmt_duration(_seconds(wall.get(s)))}**, {wall[s].get('jobs', 1)} at a time" if wall.get(s)
+                 else "not measured" for s in STATUSES]
+        rows.append(f"| **all {len(order)} notebooks and the book, wall clock** | {' | '.join(cells)} |")
+    when = "; ".join(f"{d} at commit `{c}` ({n} CPU cores, {j} notebook{'s' if j != 1 else ''} at a time)"
+                     for d, c, n, j in sorted(stamps, key=str))
+    return (head + "\n".join(rows) + "\n\nMeasured by `mixup-repro reproduce --profile cpu`, each notebook in a "
+            f"fresh kernel (a step's time includes the wait for a core when others run beside it): {when or 'never'}.\n")
 
 
 def render_fresh_machine(fresh: Mapping) -> str:
@@ -141,13 +152,18 @@ class Step:
 class Progress:
     """One line per step as it starts and ends and, on a terminal, a bar with the time left below them.
 
-    The time left is the estimate of every step not yet finished, less the time the current one has run.
+    Several notebooks may run at once (``jobs``); the book is built after them. The time left is the estimate
+    of every notebook not yet finished, less the time each running one has run, shared among the ``jobs``
+    (but never less than what the longest running one still needs), plus the book.
     """
 
-    def __init__(self, steps: Sequence[Step], stream: IO[str] | None = None, bar: bool = True):
-        self.steps, self.stream = list(steps), stream or sys.stdout
+    def __init__(self, steps: Sequence[Step], stream: IO[str] | None = None, bar: bool = True, jobs: int = 1):
+        self.steps, self.stream, self.jobs = list(steps), stream or sys.stdout, max(1, int(jobs))
         self.n = sum(s.name != BOOK for s in self.steps)
-        self.t_start, self.t_step, self.current, self.done = time.monotonic(), None, None, 0
+        self.t_start = time.monotonic()
+        self.started: dict[int, float] = {}  # running steps: index -> when they started
+        self.finished: set[int] = set()
+        self._lock = threading.RLock()  # the bar's thread reads what start and end change
         self._bar, self._stop, self._thread = None, threading.Event(), None
         # A redrawn bar only where it can be redrawn: on a terminal, not in a log file.
         if bar and hasattr(self.stream, "isatty") and self.stream.isatty():
@@ -165,15 +181,25 @@ class Progress:
         name = self.steps[i].name
         return f"[book] {'jupyter-book build':<20}" if name == BOOK else f"[{i + 1}/{self.n}] {name:<20}"
 
+    def _ran(self, i: int, now: float) -> float:
+        """Seconds step ``i`` has run, capped at its estimate (0 if it has not started)."""
+        return min(now - self.started[i], self.steps[i].estimate) if i in self.started else 0.0
+
     def left(self) -> float | None:
         """Estimated seconds until every step has finished; None if a remaining step was never measured."""
-        remaining = self.steps[self.done:]
-        if any(s.estimate is None for s in remaining):
+        with self._lock:
+            return self._left()
+
+    def _left(self) -> float | None:
+        remaining = [i for i in range(len(self.steps)) if i not in self.finished]
+        if any(self.steps[i].estimate is None for i in remaining):
             return None
-        total = sum(s.estimate for s in remaining)
-        if self.t_step is not None and remaining:
-            total -= min(time.monotonic() - self.t_step, remaining[0].estimate)
-        return total
+        now = time.monotonic()
+        rest = {i: self.steps[i].estimate - self._ran(i, now) for i in remaining}
+        notebooks = [i for i in remaining if self.steps[i].name != BOOK]
+        longest_running = max((rest[i] for i in notebooks if i in self.started), default=0.0)
+        book = sum(rest[i] for i in remaining if self.steps[i].name == BOOK)
+        return max(sum(rest[i] for i in notebooks) / self.jobs, longest_running) + book
 
     def _write(self, line: str) -> None:
         if self._bar is not None:
@@ -186,7 +212,12 @@ class Progress:
             self._refresh()
 
     def start(self, i: int) -> None:
-        step, self.current, self.t_step = self.steps[i], i, time.monotonic()
+        with self._lock:
+            self._start(i)
+
+    def _start(self, i: int) -> None:
+        step = self.steps[i]
+        self.started[i] = time.monotonic()
         guess = "computes its result" if step.expected == "computed" else "reuses the saved result"
         if step.name == BOOK:
             guess = "builds the book"
@@ -197,10 +228,15 @@ class Progress:
         self._redraw()
 
     def end(self, i: int, seconds: float, status: str) -> None:
+        with self._lock:
+            self._end(i, seconds, status)
+
+    def _end(self, i: int, seconds: float, status: str) -> None:
         step = self.steps[i]
         what = "built" if step.name == BOOK else status
         self._write(f"{self._label(i)} {what} in {seconds:.1f} s")
-        self.done, self.t_step = i + 1, None
+        self.started.pop(i, None)
+        self.finished.add(i)
         self._redraw()
 
     def _tick(self) -> None:
@@ -208,19 +244,24 @@ class Progress:
             self._refresh()
 
     def _refresh(self) -> None:
+        with self._lock:
+            self._draw()
+
+    def _draw(self) -> None:
         known = [s.estimate for s in self.steps]
         if all(k is not None for k in known) and sum(known) > 0:
-            done = sum(known[:self.done])
-            if self.t_step is not None and self.done < len(known):
-                done += min(time.monotonic() - self.t_step, 0.99 * known[self.done])
+            now = time.monotonic()
+            done = sum(known[i] for i in self.finished)
+            done += sum(min(self._ran(i, now), 0.99 * known[i]) for i in self.started)
             fraction = done / sum(known)
         else:
-            fraction = self.done / max(len(self.steps), 1)
+            fraction = len(self.finished) / max(len(self.steps), 1)
         elapsed = time.monotonic() - self.t_start
         left = self.left()
+        finished = sum(self.steps[i].name != BOOK for i in self.finished)
         self._bar.n = int(1000 * fraction)
         self._bar.bar_format = self._format(
-            f"{min(self.done, self.n)}/{self.n} notebooks, {fmt_duration(elapsed)} elapsed, "
+            f"{finished}/{self.n} notebooks, {fmt_duration(elapsed)} elapsed, "
             + ("time left unknown" if left is None else f"about {fmt_duration(left)} left"))
         self._bar.refresh()
 
