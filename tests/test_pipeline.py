@@ -336,6 +336,48 @@ def test_reproduce_with_two_jobs_runs_every_notebook_in_real_kernels(fake_root, 
     assert summary["claims_by_kind"]["paper"] == {"PASS": n}
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_the_notebooks_running_side_by_side(fake_root):
+    """SIGINT to the command's process group, as a terminal's Ctrl-C sends it: both running notebooks stop, their
+    partial copies go to runs/failed/, nothing else starts, and the command says so and exits 130."""
+    import signal
+    import time
+
+    for name in pipeline.NOTEBOOKS:
+        nb = _saving_notebook(name)
+        nb.cells.insert(1, nbformat.v4.new_code_cell(  # the kernel runs in runs/smoke/
+            f"import pathlib, time\npathlib.Path('{name}.sleeping').touch()\ntime.sleep(600)"))
+        nbformat.write(nb, fake_root / pipeline.NOTEBOOKS[name])
+    log = fake_root / "reproduce.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(CLI), "reproduce", "--profile", "smoke", "--jobs", "2"], cwd=fake_root, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while len(list((fake_root / "runs" / "smoke").glob("*.sleeping"))) < 2:  # both kernels are in their cell
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=90) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text()
+    assert "mixup-repro: interrupted" in text and "Traceback" not in text and text.count("started:") == 2, text
+    assert len(list((fake_root / "runs" / "failed").glob("*.ipynb"))) == 2
+
+
+def test_the_cli_says_what_ctrl_c_left_and_exits_130(fake_root, monkeypatch, capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "reproduce", interrupted)
+    monkeypatch.chdir(fake_root)
+    assert cli.main(["reproduce"]) == 130
+    assert "interrupted; finished results are saved" in capsys.readouterr().err
+
+
 def test_a_failed_check_makes_reproduce_exit_non_zero_naming_it(fake_root, monkeypatch, capsys):
     """A check is true by construction when the code is right: its failure is a bug, whatever the paper's verdicts."""
     monkeypatch.setattr(pipeline, "run_notebook", _fake_notebook_run([], check="FAIL"))

@@ -140,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as err:  # a notebook or the book build failed, or sweep runs failed after their retries
         print(f"mixup-repro: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("mixup-repro: interrupted; finished results are saved and an interrupted training resumes from its "
+              "checkpoint when you run the same command again (partial notebooks: runs/failed/)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
