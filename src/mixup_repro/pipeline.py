@@ -411,14 +411,10 @@ def _run_notebooks(profile: str, root: Path, jobs: int, display: timings.Progres
             ended(name, round(time.perf_counter() - t0, 1), out)
         return done
     order = workers.longest_first(list(NOTEBOOKS), {s.name: s.estimate for s in display.steps})
-    workers.side_by_side(order, jobs, functools.partial(_run_in_child, profile=profile, root=str(root)),
+    # a partial of a module-level function pickles: each child imports this module and runs run_notebook
+    workers.side_by_side(order, jobs, functools.partial(run_notebook, profile=profile, root=str(root), progress=False),
                          on_start=lambda name: display.start(index[name]), on_end=ended)
     return done
-
-
-def _run_in_child(name: str, *, profile: str, root: str) -> Path:
-    """:func:`run_notebook` as a child process of :func:`reproduce` runs it (module level, so it pickles)."""
-    return run_notebook(name, profile, root=root, progress=False)
 
 
 def _print_report(summary: dict, root: Path, claims: paper_status.Claims, readme_changed: list[str]) -> None:
