@@ -22,6 +22,7 @@ from mixup_repro.mixing import (
     mixup_glm_loss,
     one_hot,
     pair_permutation,
+    draw_epoch,
     sample_lambda,
     sample_tilted_lambda,
     soft_cross_entropy,
@@ -423,3 +424,38 @@ def test_mixup_glm_loss_unknown_loss():
     batch = mix_batch(torch.zeros(3, 1, dtype=DT), torch.zeros(3, dtype=DT), 0.5, torch.arange(3))
     with pytest.raises(ValueError, match="unknown loss 'hinge'"):
         mixup_glm_loss(torch.zeros(3, dtype=DT), batch, "hinge")
+
+
+# --- draw_epoch ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("per_sample_lam", [False, True])
+def test_draw_epoch_gives_the_draws_of_one_batch_at_a_time(per_sample_lam):
+    """An epoch drawn at once equals, value for value, drawing each batch's lam then its permutation in turn, and
+    leaves both generators where the one-at-a-time draws leave them (the next epoch's draws depend on it)."""
+    sizes = [8, 8, 8, 5]
+    np_a, torch_a = np.random.default_rng(7), torch.Generator().manual_seed(7)
+    drawn = draw_epoch(sizes, 0.4, 0.9, per_sample_lam=per_sample_lam, lam_generator=np_a, perm_generator=torch_a)
+    np_b, torch_b = np.random.default_rng(7), torch.Generator().manual_seed(7)
+    assert len(drawn) == len(sizes)
+    for (lam, perm), b in zip(drawn, sizes):
+        one = np_b.beta(0.4, 0.9, size=b if per_sample_lam else ())
+        if per_sample_lam:
+            assert isinstance(lam, np.ndarray) and np.array_equal(lam, one)
+        else:
+            assert type(lam) is float and lam == float(one)
+        assert torch.equal(perm, torch.randperm(b, generator=torch_b))
+    assert np_a.random() == np_b.random()
+    assert torch.equal(torch.rand(3, generator=torch_a), torch.rand(3, generator=torch_b))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(alpha=0.0), "ERM"),
+    (dict(alpha=-1.0), "alpha"),
+    (dict(sizes=[4, 0]), "at least one example"),
+])
+def test_draw_epoch_refuses_erm_bad_parameters_and_empty_batches(kwargs, match):
+    args = dict(sizes=[4, 4], alpha=1.0, beta=1.0) | kwargs
+    with pytest.raises(ValueError, match=match):
+        draw_epoch(args["sizes"], args["alpha"], args["beta"], per_sample_lam=False,
+                   lam_generator=np.random.default_rng(0), perm_generator=torch.Generator())

@@ -94,6 +94,40 @@ def test_one_full_batch_mixup_step_is_a_gradient_step_on_the_mixed_loss():
     torch.testing.assert_close(flat_params(model), flat_params(manual), rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("per_sample_lam", [False, True])
+def test_minibatch_mixup_run_is_a_loop_that_draws_each_batch_just_before_its_step(per_sample_lam):
+    """fit draws an epoch's lams and partners before its first step; the run must be the one whose steps each draw
+    their own, in the documented order: per epoch the batch order (torch Generator(seed)), then per batch lam
+    (numpy default_rng(seed)) and its partners (the same torch Generator). 23 examples in batches of 8: the last
+    batch is short. Written here with plain SGD steps; the weights must agree to rounding."""
+    X, y, model = _setup("tanh_mlp", n=23)
+    manual = copy.deepcopy(model)
+    seed, lr, alpha, bs = 4, 0.3, 0.7, 8
+    fit(model, X, y, alpha=alpha, epochs=2, lr=lr, seed=seed, batch_size=bs, per_sample_lam=per_sample_lam,
+        progress=False)
+    torch_gen, np_gen = torch.Generator().manual_seed(seed), np.random.default_rng(seed)
+    for _ in range(2):
+        order = torch.randperm(len(X), generator=torch_gen)
+        for s in range(0, len(X), bs):
+            idx = order[s : s + bs]
+            lam = np_gen.beta(alpha, alpha, size=len(idx) if per_sample_lam else ())
+            perm = torch.randperm(len(idx), generator=torch_gen)
+            xb, yb = X[idx], y[idx]
+            w = torch.as_tensor(lam, dtype=X.dtype).reshape(-1, 1) if per_sample_lam else float(lam)
+            out = manual(w * xb + (1 - w) * xb[perm])
+            per = torch.as_tensor(lam, dtype=X.dtype)
+            loss = (per * _per_example_logistic(out, yb) + (1 - per) * _per_example_logistic(out, yb[perm])).mean()
+            grads = torch.autograd.grad(loss, list(manual.parameters()))
+            with torch.no_grad():
+                for p, g in zip(manual.parameters(), grads):
+                    p -= lr * g
+    torch.testing.assert_close(flat_params(model), flat_params(manual), rtol=1e-10, atol=1e-12)
+
+
+def _per_example_logistic(out, y):
+    return torch.logaddexp(out, torch.zeros_like(out)).reshape(-1) - y * out.reshape(-1)
+
+
 @pytest.mark.parametrize("loss", ["cross_entropy", "logistic"])
 def test_a_mixup_step_with_lam_one_is_bitwise_the_erm_step(loss):
     """lam = 1 mixes nothing (the lerp returns x exactly) and its loss is the ERM loss in value and gradient, so

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .checkpoint import CheckpointOptions, capture_rng, load_run_checkpoint, restore_rng, save_checkpoint
 from .losses import GLM_LOSSES, get_loss
 from .models import eval_mode
-from .mixing import check_beta_params, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss, sample_lambda
+from .mixing import check_beta_params, draw_epoch, is_erm, mix_batch, mixup_cross_entropy, mixup_glm_loss
 
 __all__ = ["Hook", "History", "DeviceOptions", "fit", "train_step", "evaluate", "resolve_device"]
 
@@ -229,8 +229,10 @@ def fit(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, *, alpha: floa
 
     Randomness: the batch order and lam come from ``seed`` through one torch and one numpy generator on
     the host; on CUDA the partner permutation is drawn on the device from a CUDA generator seeded from
-    ``seed``, so no step waits for a host-to-device copy. The training loop makes no host-device
-    synchronisation per step (the loss is summed on the device and read once per epoch).
+    ``seed``, so no step waits for a host-to-device copy. An epoch's lams and partners are drawn before its first
+    step (:func:`~mixup_repro.mixing.draw_epoch`: the values of drawing each just before its step, at a fraction
+    of the cost). The training loop makes no host-device synchronisation per step (the loss is summed on the
+    device and read once per epoch).
 
     Returns:
         the :class:`History`; epoch 0 is the model before training.
@@ -276,9 +278,10 @@ def _train_epoch(step: Callable[..., torch.Tensor], batches: _BatchSource, run: 
     the lr schedule; returns the epoch's mean training objective (one host-device synchronisation)."""
     n = batches.X.shape[0]
     order = torch.randperm(n, generator=run.torch_gen) if bs < n else torch.arange(n)
+    index = [order[s : s + bs] for s in range(0, n, bs)]
+    draws = run.draws([len(i) for i in index])
     total = torch.zeros((), dtype=torch.float64, device=batches.dev)
-    for xb, yb in batches.epoch([order[s : s + bs] for s in range(0, n, bs)]):
-        lam, perm = run.draw(xb.shape[0])
+    for (xb, yb), (lam, perm) in zip(batches.epoch(index), draws, strict=True):
         total += step(xb, yb, lam=lam, perm=perm).double() * xb.shape[0]
     if run.sched is not None:
         run.sched.step()
@@ -427,14 +430,14 @@ class _Run:
         self.perm_gen = torch.Generator(device=dev).manual_seed(seed) if dev.type == "cuda" else self.torch_gen
         self.fingerprint = ""
 
-    def draw(self, b: int) -> tuple[float | np.ndarray | None, torch.Tensor | None]:
-        """lam (one, or one per example) and the partner permutation of a batch of ``b``; ``(None, None)`` for ERM."""
+    def draws(self, sizes: list[int]) -> list[tuple[float | np.ndarray | None, torch.Tensor | None]]:
+        """lam (one, or one per example) and the partner permutation of each batch of an epoch, all drawn before its
+        first step (:func:`~mixup_repro.mixing.draw_epoch`); ``(None, None)`` per batch for ERM."""
         alpha, beta, per_sample_lam = self.mixing
         if is_erm(alpha):
-            return None, None
-        lam = sample_lambda(alpha, beta, b if per_sample_lam else (), self.np_gen)
-        lam = float(lam) if lam.ndim == 0 else lam  # a number is a kernel argument: nothing to copy to a GPU
-        return lam, torch.randperm(b, generator=self.perm_gen, device=self.perm_gen.device)
+            return [(None, None)] * len(sizes)
+        return draw_epoch(sizes, alpha, beta, per_sample_lam=per_sample_lam, lam_generator=self.np_gen,
+                          perm_generator=self.perm_gen)
 
     def checkpoint(self, path: Path, epoch: int, history: History) -> None:
         """Write the state after ``epoch`` to ``path`` (atomically)."""
