@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import statistics
 import time
 
@@ -47,24 +48,20 @@ TARGETS = {"mlp": 1.05, "cnn": 1.03}
 MODELS = ("mlp", "cnn", "preact_resnet18", "wrn16_8")
 
 
-def _steps(model, x, y, draws, pos, opt) -> dict:
-    """The timed steps by name; each runs one optimizer step from the same weights. ``draws`` holds drawn
-    (lam, perm) pairs, taken in turn (``pos`` is the turn, kept between calls)."""
-
-    def drawn():
-        lam, perm = draws[pos[0] % len(draws)]
-        pos[0] += 1
-        return lam, perm
+def _steps(model, x, y, draws: list, opt) -> dict:
+    """The timed steps by name; each runs one optimizer step from the same weights. The mixing steps take the
+    drawn (lam, perm) pairs of ``draws`` in turn, round and round."""
+    drawn = itertools.cycle(draws)
 
     def erm():
         train_step(model, opt, x, y, loss="cross_entropy")
 
     def mixup():
-        lam, perm = drawn()
+        lam, perm = next(drawn)
         train_step(model, opt, x, y, loss="cross_entropy", lam=lam, perm=perm)
 
     def mix_then_erm():
-        lam, perm = drawn()
+        lam, perm = next(drawn)
         train_step(model, opt, mix_batch(x, y, lam, perm).x, y, loss="cross_entropy")
 
     return {"erm": erm, "mixup": mixup, "mix + erm": mix_then_erm, "erm (A/A control)": erm}
@@ -98,7 +95,7 @@ def measure(model_name: str, batch: int, repeats: int, warmup: int, alpha: float
     state = copy.deepcopy(model.state_dict())
     draw_s, draws = draw_seconds_per_batch(batch, epoch_batches, alpha, dev, clock)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    steps = _steps(model, x, y, draws, [0], opt)
+    steps = _steps(model, x, y, draws, opt)
 
     def timed(step) -> float:
         model.load_state_dict(state)
